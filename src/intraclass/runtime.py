@@ -1,0 +1,81 @@
+"""Process-level plumbing shared by every workflow script: logging, threads, device.
+
+The scripts in ``workflow/scripts`` are thin: they call :func:`script_logger` first, so
+that every rule writes progress and, on failure, the full traceback to its own
+``log:`` file (and to stderr, which Snakemake shows), then call the package.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from pathlib import Path
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass") -> logging.Logger:
+    """Configure the root logger to write to ``log_path`` and stderr; return a named logger.
+
+    Uncaught exceptions are logged with their traceback before the process exits, so a
+    failed job's log says why it failed.
+    """
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in list(root.handlers):
+        root.removeHandler(handler)
+    formatter = logging.Formatter(LOG_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
+    stream = logging.StreamHandler(sys.stderr)
+    stream.setFormatter(formatter)
+    root.addHandler(stream)
+    if log_path is not None:
+        Path(log_path).parent.mkdir(parents=True, exist_ok=True)
+        file_handler = logging.FileHandler(log_path, mode="w")
+        file_handler.setFormatter(formatter)
+        root.addHandler(file_handler)
+
+    def _log_uncaught(exc_type, exc, tb):
+        if not issubclass(exc_type, KeyboardInterrupt):
+            logging.getLogger(name).error("failed", exc_info=(exc_type, exc, tb))
+        sys.__excepthook__(exc_type, exc, tb)
+
+    sys.excepthook = _log_uncaught
+    return logging.getLogger(name)
+
+
+def set_threads(threads: int) -> None:
+    """Bound intra-op parallelism to the cores Snakemake gave the job (``threads:``)."""
+    threads = max(1, int(threads))
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # measures-only environments need no torch
+        pass
+
+
+def pick_device(preference: str = "auto"):
+    """Return a ``torch.device``: ``auto`` takes CUDA when present, else the CPU.
+
+    ``cuda`` when no GPU is visible is an error (a GPU job silently running on a CPU
+    node would take days), not a fallback.
+    """
+    import torch
+
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {preference!r} was requested but no CUDA device is visible "
+            "(check the job's GPU request, or set device: auto / cpu in the config)"
+        )
+    return torch.device(preference)
+
+
+def atomic_target(path: str | os.PathLike) -> Path:
+    """Temporary sibling path for writing ``path`` atomically (write there, then rename)."""
+    path = Path(path)
+    return path.with_name(f".{path.name}.partial-{os.getpid()}")
