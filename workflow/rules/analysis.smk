@@ -1,0 +1,130 @@
+# Stage 6: one table per study, the granulated Kendall coefficients (paper Tables 1-3),
+# and every figure of the paper, each its own rule so that a figure's settings rerun
+# only that figure. Everything here is marked for `snakemake --report`.
+
+
+def per_model(template):
+    return lambda wc: [template.format(study=wc.study, model=m) for m in study(wc).model_ids]
+
+
+def sharpness_inputs(wc):
+    if not sharpness_enabled(study(wc)):
+        return []
+    return per_model(f"{RESULTS}/{{study}}/sharpness/{{model}}.json")(wc)
+
+
+rule collect:
+    input:
+        metrics=per_model(f"{RESULTS}/{{study}}/models/{{model}}/metrics.json"),
+        measures=per_model(f"{RESULTS}/{{study}}/measures/{{model}}.csv"),
+        sharpness=sharpness_inputs,
+    output:
+        models=f"{RESULTS}/{{study}}/tables/models.csv",
+        measures=f"{RESULTS}/{{study}}/tables/measures.csv.gz",
+    params:
+        models=lambda wc: [m.to_dict() for m in study(wc).models],
+        k=lambda wc: study(wc).settings["measures"]["k"],
+    log:
+        f"{RESULTS}/logs/{{study}}/collect.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/collect.tsv"
+    threads: rule_resources("analysis")["threads"]
+    resources:
+        runtime=rule_resources("analysis")["runtime"],
+        mem_mb=rule_resources("analysis")["mem_mb"],
+    conda:
+        ENV
+    script:
+        "../scripts/collect.py"
+
+
+rule kendall:
+    input:
+        models=rules.collect.output.models,
+        measures=rules.collect.output.measures,
+    output:
+        csv=report(
+            f"{RESULTS}/{{study}}/tables/kendall.csv",
+            caption="../report/kendall.rst",
+            category="Tables",
+            subcategory="{study}",
+            labels={"table": "granulated Kendall"},
+        ),
+        md=f"{RESULTS}/{{study}}/tables/kendall.md",
+        tex=f"{RESULTS}/{{study}}/tables/kendall.tex",
+        k_curve=f"{RESULTS}/{{study}}/tables/kendall_k.csv",
+    params:
+        axes=list(AXES),
+        generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
+        k=lambda wc: study(wc).settings["measures"]["k"],
+    log:
+        f"{RESULTS}/logs/{{study}}/kendall.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/kendall.tsv"
+    threads: rule_resources("analysis")["threads"]
+    resources:
+        runtime=rule_resources("analysis")["runtime"],
+        mem_mb=rule_resources("analysis")["mem_mb"],
+    conda:
+        ENV
+    script:
+        "../scripts/kendall.py"
+
+
+def fig7_model(s):
+    chosen = s.settings["figures"]["fig7"].get("model")
+    return chosen if chosen else (s.evolution[0] if s.evolution else None)
+
+
+def figure_stores(fig):
+    """Figure 7 reads the activations of one evolution model across its checkpoints."""
+
+    def stores(wc):
+        if fig != "7":
+            return []
+        s = study(wc)
+        model = fig7_model(s)
+        return [store_path(wc.study, model, c) for c in s.checkpoints(model)] if model else []
+
+    return stores
+
+
+for _fig in FIGURES:
+
+    rule:
+        name:
+            f"figure_{_fig}"
+        input:
+            models=rules.collect.output.models,
+            measures=rules.collect.output.measures,
+            kendall_k=rules.kendall.output.k_curve,
+            stores=figure_stores(_fig),
+        output:
+            pdf=f"{RESULTS}/{{study}}/figures/fig{_fig}.pdf",
+            png=report(
+                f"{RESULTS}/{{study}}/figures/fig{_fig}.png",
+                caption=f"../report/fig{_fig}.rst",
+                category="Figures",
+                subcategory="{study}",
+                labels={"figure": f"Figure {_fig}"},
+            ),
+        params:
+            fig=_fig,
+            style=lambda wc: study(wc).settings["figures"]["style"],
+            settings=lambda wc, fig=_fig: study(wc).settings["figures"].get(f"fig{fig}", {}),
+            checkpoints=lambda wc, fig=_fig: (
+                study(wc).checkpoints(fig7_model(study(wc))) if fig == "7" and fig7_model(study(wc)) else []
+            ),
+            generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
+        log:
+            f"{RESULTS}/logs/{{study}}/figures/fig{_fig}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/{{study}}/figures/fig{_fig}.tsv"
+        threads: rule_resources("analysis")["threads"]
+        resources:
+            runtime=rule_resources("analysis")["runtime"],
+            mem_mb=rule_resources("analysis")["mem_mb"],
+        conda:
+            ENV
+        script:
+            "../scripts/figure.py"

@@ -1,0 +1,88 @@
+# Shared set-up: the package on the path, the validated config, the studies and their
+# grids, and the input/param functions every stage uses. Nothing here runs a job.
+
+import os
+import sys
+from pathlib import Path
+
+SRC = str(Path(workflow.basedir) / "src")
+sys.path.insert(0, SRC)
+# Jobs (local or on SLURM nodes) import the package from this checkout too, so a
+# `--sdm conda` environment needs only the third-party packages.
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+
+from intraclass.config import AXES, ConfigError, load_studies, validate_config
+
+try:
+    _validated = validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+except ConfigError as err:
+    raise WorkflowError(f"{err}\n(config files: {workflow.overwrite_configfiles or workflow.configfiles})")
+config.clear()
+config.update(_validated)
+
+STUDIES = load_studies(config)
+RESULTS = "results"
+ENV = "../../envs/intraclass.yaml"
+FIGURES = ("3", "4", "5", "6", "7", "8", "11")
+
+
+wildcard_constraints:
+    study="|".join(STUDIES),
+    model=r"[A-Za-z0-9.\-+]+",
+    checkpoint=r"final|epoch\d+",
+    dataset=r"[a-z0-9_]+",
+
+
+def study(wc):
+    return STUDIES[wc.study]
+
+
+def dataset_file(wc):
+    return f"{RESULTS}/data/{study(wc).settings['dataset']}.npz"
+
+
+def model_dir(study_name, model_id):
+    return f"{RESULTS}/{study_name}/models/{model_id}"
+
+
+def store_path(study_name, model_id, checkpoint):
+    return f"{RESULTS}/{study_name}/activations/{model_id}/{checkpoint}.zarr"
+
+
+def data_params(wc):
+    """The part of `training` that defines the training set and device: extraction and
+    sharpness see exactly the samples the model was trained on, and rerun only if those
+    change (not when, say, the number of epochs does: that reruns training first)."""
+    t = study(wc).settings["training"]
+    return {k: t[k] for k in ("train_per_class", "data_seed", "device")}
+
+
+def rule_resources(name):
+    return config["resources"][name]
+
+
+def sharpness_enabled(s):
+    return bool(s.settings["sharpness"]["measures"])
+
+
+def study_figures(s):
+    """Figures that apply to a study: 6 and 7 follow models over training (evolution),
+    7 and 11 show subclass selectivity (models trained on superclasses)."""
+    figs = []
+    for fig in FIGURES:
+        if fig in ("6", "7") and not s.evolution:
+            continue
+        if fig in ("7", "11") and s.settings["labels"] != "coarse":
+            continue
+        figs.append(fig)
+    return figs
+
+
+def final_targets():
+    targets = []
+    for name, s in STUDIES.items():
+        targets += expand(f"{RESULTS}/{name}/tables/kendall.{{ext}}", ext=("csv", "md", "tex"))
+        targets += expand(
+            f"{RESULTS}/{name}/figures/fig{{fig}}.{{ext}}", fig=study_figures(s), ext=("pdf", "png")
+        )
+    return targets

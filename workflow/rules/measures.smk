@@ -1,0 +1,27 @@
+# Stage 4: c1-c4 (paper Eqs. 1-4) with layer-wise values, per-subclass values and k curves,
+# for the final weights and every evolution checkpoint of one model. CPU only. Its params
+# are the `measures` settings alone: a new k reruns this stage and what follows, never
+# training or extraction.
+
+
+rule measures:
+    input:
+        stores=lambda wc: [store_path(wc.study, wc.model, c) for c in study(wc).checkpoints(wc.model)],
+    output:
+        csv=f"{RESULTS}/{{study}}/measures/{{model}}.csv",
+    params:
+        checkpoints=lambda wc: study(wc).checkpoints(wc.model),
+        labels=lambda wc: study(wc).settings["labels"],
+        measures=lambda wc: study(wc).settings["measures"],
+    log:
+        f"{RESULTS}/logs/{{study}}/measures/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/measures/{{model}}.tsv"
+    threads: rule_resources("measures")["threads"]
+    resources:
+        runtime=rule_resources("measures")["runtime"],
+        mem_mb=rule_resources("measures")["mem_mb"],
+    conda:
+        ENV
+    script:
+        "../scripts/measures.py"

@@ -1,0 +1,27 @@
+# Stage 5: the sharpness baselines of Jiang et al. (2020), 1/sigma', 1/sigma'', 1/alpha',
+# 1/alpha'', on the training set each model was trained on.
+
+
+rule sharpness:
+    input:
+        model=f"{RESULTS}/{{study}}/models/{{model}}/model.pt",
+        data=dataset_file,
+    output:
+        json=f"{RESULTS}/{{study}}/sharpness/{{model}}.json",
+    params:
+        sharpness=lambda wc: study(wc).settings["sharpness"],
+        labels=lambda wc: study(wc).settings["labels"],
+        training=data_params,
+    log:
+        f"{RESULTS}/logs/{{study}}/sharpness/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/sharpness/{{model}}.tsv"
+    threads: rule_resources("sharpness")["threads"]
+    resources:
+        gpu=config["gpu_per_job"],
+        runtime=rule_resources("sharpness")["runtime"],
+        mem_mb=rule_resources("sharpness")["mem_mb"],
+    conda:
+        ENV
+    script:
+        "../scripts/sharpness.py"

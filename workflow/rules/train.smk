@@ -1,0 +1,32 @@
+# Stage 2: one job per model of the grid (paper appendix A.1-A.3), on a GPU where there is one.
+# Resume state lives in models/{model}/resume.pt, not a declared output, so a killed or
+# failed job continues from its last epoch when rerun.
+
+
+rule train:
+    input:
+        data=dataset_file,
+    output:
+        model=f"{RESULTS}/{{study}}/models/{{model}}/model.pt",
+        metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",
+        history=f"{RESULTS}/{{study}}/models/{{model}}/history.csv",
+        ckpt=directory(f"{RESULTS}/{{study}}/models/{{model}}/ckpt"),
+    params:
+        model=lambda wc: study(wc).model(wc.model).to_dict(),
+        arch=lambda wc: study(wc).settings["arch"],
+        labels=lambda wc: study(wc).settings["labels"],
+        training=lambda wc: study(wc).settings["training"],
+        checkpoint_epochs=lambda wc: study(wc).checkpoint_epochs(wc.model),
+    log:
+        f"{RESULTS}/logs/{{study}}/train/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/train/{{model}}.tsv"
+    threads: rule_resources("train")["threads"]
+    resources:
+        gpu=config["gpu_per_job"],
+        runtime=rule_resources("train")["runtime"],
+        mem_mb=rule_resources("train")["mem_mb"],
+    conda:
+        ENV
+    script:
+        "../scripts/train.py"
