@@ -1,0 +1,396 @@
+"""Granulated Kendall rank correlation of Jiang et al. (2020), as used in the paper (Sec. 3.2).
+
+Definitions (REFERENCE.md, "Generalization and Kendall"):
+
+- Kendall's tau of a measure ``mu`` against generalization ``g`` over a set of models is
+  the mean, over ordered pairs ``i != j``, of ``sign(mu_i - mu_j) * sign(g_i - g_j)`` with
+  ``sign(0) = 0``. This is tau-a: ties count as 0 in the numerator but stay in the
+  denominator ``n (n - 1)``, so with ties it is smaller in magnitude than scipy's tau-b;
+  without ties both are equal.
+- Granulated: for hyperparameter axis ``a``, the models are grouped by equal values of
+  every *other* hyperparameter (the seed included: models differing only in seed are not
+  a variation of ``a``). ``psi_a`` is the mean tau over the groups with 2 or more models;
+  an axis without any such group is missing (NaN). The total score is the mean of
+  ``psi_a`` over the axes that are not missing.
+- Generalization is test accuracy (the paper's models reach ~100 % training accuracy);
+  ``gap`` uses ``-(train_acc - test_acc)`` so that higher is better in both cases.
+
+A model whose measure (or generalization) is NaN -- a sharpness value that failed, a k
+beyond the model's number of neurons in a k sweep -- is left out of its group, as if it
+had not been trained; the group is skipped if fewer than 2 models remain.
+
+All tau computations go through :func:`tau_a_columns`, vectorized over many measure
+columns at once (the k sweeps of Fig. 4 rank thousands of k values); :func:`tau_a_reference`
+is the plain double loop it is tested against.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from intraclass.tables import read_table, write_atomic, write_csv
+
+log = logging.getLogger(__name__)
+
+#: The paper's 8 axes, in the column order of its Tables 1-3, mapped to the
+#: hyperparameter columns of ``models.csv`` (the keys of train's ``params.model``).
+AXIS_COLUMNS: dict[str, str] = {
+    "learning_rate": "lr",
+    "batch_size": "batch_size",
+    "weight_decay": "weight_decay",
+    "optimizer": "optimizer",
+    "dropout": "dropout",
+    "augmentation": "augment",
+    "width": "width",
+    "depth": "depth",
+}
+AXES: tuple[str, ...] = tuple(AXIS_COLUMNS)
+#: Hyperparameters that are not axes but still define "equal on every other axis".
+EXTRA_KEYS: tuple[str, ...] = ("seed",)
+#: Column headers of the paper's tables.
+AXIS_LABELS: dict[str, str] = {
+    "learning_rate": "learning rate",
+    "batch_size": "batch size",
+    "weight_decay": "weight decay",
+    "optimizer": "optim.",
+    "dropout": "dropout rate",
+    "augmentation": "data augm.",
+    "width": "width",
+    "depth": "depth",
+    "total": "total score",
+}
+
+#: Measure columns of ``models.csv`` in the row order of the paper's tables, with the
+#: family they belong to and their labels in Markdown and LaTeX.
+INTRACLASS = ("c1", "c2", "c3", "c4")
+SHARPNESS = ("sigma1", "sigma2", "alpha1", "alpha2")
+MEASURES = INTRACLASS + SHARPNESS
+MEASURE_LABELS: dict[str, str] = {
+    "c1": "c1", "c2": "c2", "c3": "c3", "c4": "c4",
+    "sigma1": "1/σ'", "sigma2": "1/σ''", "alpha1": "1/α'", "alpha2": "1/α''",
+}
+MEASURE_LATEX: dict[str, str] = {
+    "c1": "$c_1$", "c2": "$c_2$", "c3": "$c_3$", "c4": "$c_4$",
+    "sigma1": "$1/\\sigma'$", "sigma2": "$1/\\sigma''$",
+    "alpha1": "$1/\\alpha'$", "alpha2": "$1/\\alpha''$",
+}
+FAMILY: dict[str, str] = {**{m: "Intraclass clustering" for m in INTRACLASS},
+                          **{m: "Sharpness" for m in SHARPNESS}}
+#: Measures whose k is swept for Fig. 4 (REFERENCE.md: "Figure 4 sweeps k for c1 and c3").
+K_SWEEP_MEASURES = ("c1", "c3")
+MISSING = "—"
+
+
+# --------------------------------------------------------------------------- tau-a
+
+
+def tau_a_reference(measure: Sequence[float], generalization: Sequence[float]) -> float:
+    """Kendall tau-a by the definition: a plain loop over ordered pairs ``i != j``.
+
+    The reference that :func:`tau_a_columns` is tested against. NaN if fewer than 2 models.
+    """
+    mu = [float(v) for v in measure]
+    g = [float(v) for v in generalization]
+    if len(mu) != len(g):
+        raise ValueError(f"measure has {len(mu)} values but generalization has {len(g)}")
+    n = len(mu)
+    if n < 2:
+        return math.nan
+    total = 0.0
+    for i in range(n):
+        for j in range(n):
+            if i != j:
+                total += np.sign(mu[i] - mu[j]) * np.sign(g[i] - g[j])
+    return total / (n * (n - 1))
+
+
+def tau_a_columns(values: np.ndarray, generalization: np.ndarray) -> np.ndarray:
+    """Kendall tau-a of each column of ``values`` against ``generalization``.
+
+    values: (models, columns) float; generalization: (models,) float. A NaN entry drops
+    that model from that column only (and a NaN generalization from every column).
+    Returns (columns,) float: NaN where a column has fewer than 2 models left.
+    Each unordered pair is counted once; the ordered-pair mean is the same number because
+    the product of signs is symmetric in (i, j).
+    """
+    values = np.asarray(values, dtype=float)
+    g = np.asarray(generalization, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    if values.shape[0] != g.shape[0]:
+        raise ValueError(f"{values.shape[0]} models in values but {g.shape[0]} generalization values")
+    n = g.shape[0]
+    out = np.full(values.shape[1], np.nan)
+    if n < 2:
+        return out
+    i, j = np.triu_indices(n, k=1)  # (pairs,)
+    g_sign = np.sign(g[i] - g[j])  # (pairs,) NaN where either g is NaN
+    mu_sign = np.sign(values[i] - values[j])  # (pairs, columns)
+    prod = mu_sign * g_sign[:, None]
+    valid = ~np.isnan(prod)
+    pairs = valid.sum(axis=0)  # unordered pairs of models both present, per column
+    sums = np.where(valid, prod, 0.0).sum(axis=0)
+    # with m models present in a column, pairs = m (m - 1) / 2 >= 1 iff m >= 2
+    np.divide(sums, pairs, out=out, where=pairs > 0)
+    return out
+
+
+# --------------------------------------------------------------------- granulated
+
+
+def axis_groups(hparams: pd.DataFrame, axes: Sequence[str] = AXES) -> dict[str, list[np.ndarray]]:
+    """For each axis, the row positions of the groups of models equal on every other axis.
+
+    hparams: one row per model with the columns of :data:`AXIS_COLUMNS` (and ``seed`` when
+    present). Only groups of 2 or more models are returned; an axis with none maps to [].
+    """
+    _check_axes(axes)
+    columns = [AXIS_COLUMNS[a] for a in axes]
+    missing = [c for c in columns if c not in hparams.columns]
+    if missing:
+        raise KeyError(f"models table lacks hyperparameter column(s) {missing} "
+                       f"(needed for the Kendall axes {list(axes)})")
+    keys = columns + [c for c in EXTRA_KEYS if c in hparams.columns]
+    frame = hparams[keys].reset_index(drop=True)
+    groups: dict[str, list[np.ndarray]] = {}
+    for axis, column in zip(axes, columns):
+        others = [c for c in keys if c != column]
+        if others:
+            grouped = frame.groupby(others, dropna=False, sort=True).indices
+            members = [np.asarray(idx) for idx in grouped.values()]
+        else:  # a single axis: all models form one group
+            members = [np.arange(len(frame))]
+        groups[axis] = [idx for idx in members if len(idx) >= 2]
+    return groups
+
+
+def granulated_kendall_columns(
+    values: np.ndarray,
+    generalization: np.ndarray,
+    groups: Mapping[str, list[np.ndarray]],
+) -> pd.DataFrame:
+    """Granulated Kendall of each column of ``values`` (models x columns).
+
+    Returns a frame indexed by column position with one column per axis (psi_a) and
+    ``total`` (mean of the non-missing psi_a). Groups where a column has fewer than 2
+    models with values are skipped for that column.
+    """
+    values = np.asarray(values, dtype=float)
+    if values.ndim == 1:
+        values = values[:, None]
+    g = np.asarray(generalization, dtype=float)
+    result = {}
+    for axis, members in groups.items():
+        taus = [tau_a_columns(values[idx], g[idx]) for idx in members]
+        if taus:
+            stacked = np.vstack(taus)  # (groups, columns)
+            present = ~np.isnan(stacked)
+            count = present.sum(axis=0)
+            psi = np.full(values.shape[1], np.nan)
+            np.divide(np.where(present, stacked, 0.0).sum(axis=0), count, out=psi, where=count > 0)
+        else:
+            psi = np.full(values.shape[1], np.nan)
+        result[axis] = psi
+    table = pd.DataFrame(result)
+    psi_values = table.to_numpy()
+    present = ~np.isnan(psi_values)
+    count = present.sum(axis=1)
+    total = np.full(len(table), np.nan)
+    np.divide(np.where(present, psi_values, 0.0).sum(axis=1), count, out=total, where=count > 0)
+    table["total"] = total
+    return table
+
+
+def granulated_kendall(
+    models: pd.DataFrame,
+    measure: str,
+    generalization: str = "test_acc",
+    axes: Sequence[str] = AXES,
+) -> pd.Series:
+    """psi for each axis and the total score of one measure column of ``models``."""
+    g = generalization_values(models, generalization)
+    groups = axis_groups(models, axes)
+    table = granulated_kendall_columns(models[[measure]].to_numpy(float), g, groups)
+    row = table.iloc[0]
+    row.name = measure
+    return row
+
+
+def generalization_values(models: pd.DataFrame, generalization: str = "test_acc") -> np.ndarray:
+    """The generalization score per model, higher = better: test accuracy or minus the gap."""
+    if generalization == "test_acc":
+        return models["test_acc"].to_numpy(float)
+    if generalization == "gap":
+        return -(models["train_acc"].to_numpy(float) - models["test_acc"].to_numpy(float))
+    raise ValueError(f"generalization must be 'test_acc' or 'gap', not {generalization!r}")
+
+
+# ------------------------------------------------------------------------- tables
+
+
+def measure_columns(models: pd.DataFrame) -> list[str]:
+    """Measure columns present in ``models`` with at least one value, in the paper's order."""
+    return [m for m in MEASURES if m in models.columns and models[m].notna().any()]
+
+
+def kendall_table(
+    models: pd.DataFrame,
+    generalization: str = "test_acc",
+    axes: Sequence[str] = AXES,
+) -> pd.DataFrame:
+    """Tables 1-3: granulated Kendall of every measure (rows) per axis and total (columns)."""
+    measures = measure_columns(models)
+    g = generalization_values(models, generalization)
+    groups = axis_groups(models, axes)
+    for axis, members in groups.items():
+        if not members:
+            log.warning("axis %s has no group of 2+ models equal on the other axes: "
+                        "reported as missing", axis)
+    table = granulated_kendall_columns(models[measures].to_numpy(float), g, groups)
+    table.index = pd.Index(measures, name="measure")
+    return table
+
+
+def kendall_k_curve(
+    models: pd.DataFrame,
+    measures: pd.DataFrame,
+    generalization: str = "test_acc",
+    axes: Sequence[str] = AXES,
+) -> pd.DataFrame:
+    """Granulated Kendall of c1 and c3 as a function of k (Fig. 4).
+
+    measures: the tidy rows with a ``model`` column (``measures.csv.gz``); the rows used
+    are ``scope == k_sweep`` at the final checkpoint. A model without a value at some k
+    (fewer neurons than k) is left out of the groups at that k. Returns long format:
+    ``measure, k, <axes>, total``; empty (with those columns) when there is no sweep.
+    """
+    _check_axes(axes)
+    columns = ["measure", "k", *axes, "total"]
+    sweep = measures[(measures["scope"] == "k_sweep") & (measures["checkpoint"] == "final")]
+    g = generalization_values(models, generalization)
+    groups = axis_groups(models, axes)
+    parts = []
+    for measure in K_SWEEP_MEASURES:
+        rows = sweep[sweep["measure"] == measure]
+        if rows.empty:
+            continue
+        duplicated = rows.duplicated(["model", "k"])
+        if duplicated.any():
+            first = rows[duplicated].iloc[0]
+            raise ValueError(f"k sweep of {measure} has several values for model "
+                             f"{first['model']!r} at k={first['k']}")
+        # (models x ks): models in the order of the models table, NaN where absent
+        wide = rows.pivot(index="model", columns="k", values="value").reindex(models["model"])
+        ks = wide.columns.to_numpy()
+        table = granulated_kendall_columns(wide.to_numpy(float), g, groups)
+        table.insert(0, "k", ks.astype(int))
+        table.insert(0, "measure", measure)
+        parts.append(table)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def _format(value: float, missing: str) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return missing
+    return f"{value:.2f}"
+
+
+def to_markdown(table: pd.DataFrame, note: str | None = None) -> str:
+    """The table in the paper's layout as GitHub Markdown (missing axes as '—')."""
+    columns = list(table.columns)
+    header = ["", "measure"] + [AXIS_LABELS.get(c, c) for c in columns]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * len(columns)]
+    previous = None
+    for measure, row in table.iterrows():
+        family = FAMILY.get(measure, "")
+        cells = [family if family != previous else "", MEASURE_LABELS.get(measure, measure)]
+        cells += [_format(row[c], MISSING) for c in columns]
+        lines.append("| " + " | ".join(cells) + " |")
+        previous = family
+    text = "\n".join(lines) + "\n"
+    if note:
+        text += f"\n{note}\n"
+    return text
+
+
+def to_latex(table: pd.DataFrame, caption: str | None = None) -> str:
+    """The table in the paper's layout as a LaTeX ``table`` (needs ``booktabs``)."""
+    columns = list(table.columns)
+    lines = [
+        "\\begin{table}[t]",
+        "\\centering",
+        "\\small",
+        "\\begin{tabular}{ll" + "r" * len(columns) + "}",
+        "\\toprule",
+        " & & " + " & ".join(AXIS_LABELS.get(c, c).replace("_", "\\_") for c in columns) + " \\\\",
+        "\\midrule",
+    ]
+    previous = None
+    for measure, row in table.iterrows():
+        family = FAMILY.get(measure, "")
+        if previous is not None and family != previous:
+            lines.append("\\midrule")
+        cells = [family if family != previous else "", MEASURE_LATEX.get(measure, measure)]
+        cells += [_format(row[c], "---") for c in columns]
+        lines.append(" & ".join(cells) + " \\\\")
+        previous = family
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    if caption:
+        lines.append("\\caption{" + caption + "}")
+    lines.append("\\end{table}")
+    return "\n".join(lines) + "\n"
+
+
+def k_note(k: Mapping[str, int] | None, generalization: str) -> str:
+    """One line saying what the table ranks against and at which k."""
+    target = "test accuracy" if generalization == "test_acc" else "minus the generalization gap"
+    text = f"Granulated Kendall coefficients (Jiang et al., 2020) against {target}"
+    if k:
+        text += "; " + ", ".join(f"{m}: k={v}" for m, v in sorted(k.items()))
+    return text + "."
+
+
+# ---------------------------------------------------------------------- file level
+
+
+def write_kendall(
+    models_csv: str | Path,
+    measures_csv: str | Path,
+    out_csv: str | Path,
+    out_md: str | Path,
+    out_tex: str | Path,
+    out_k_curve: str | Path,
+    axes: Sequence[str] | None = None,
+    generalization: str = "test_acc",
+    k: Mapping[str, int] | None = None,
+) -> pd.DataFrame:
+    """The ``kendall`` stage: read the collected tables, write the table in 3 formats and
+    the k curve of Fig. 4. Every output is written to a temporary path and renamed."""
+    axes = tuple(axes) if axes else AXES
+    _check_axes(axes)
+    models = read_table(models_csv)
+    measures = read_table(measures_csv)
+    table = kendall_table(models, generalization, axes)
+    curve = kendall_k_curve(models, measures, generalization, axes)
+    note = k_note(k, generalization)
+    write_csv(table, out_csv, index=True, float_format="%.6g")
+    write_atomic(out_md, lambda p: Path(p).write_text(to_markdown(table, note)))
+    write_atomic(out_tex, lambda p: Path(p).write_text(to_latex(table, note)))
+    write_csv(curve, out_k_curve, float_format="%.6g")
+    return table
+
+
+def _check_axes(axes: Sequence[str]) -> None:
+    unknown = [a for a in axes if a not in AXIS_COLUMNS]
+    if unknown:
+        raise ValueError(f"unknown Kendall axis/axes {unknown}; known: {list(AXES)}")
+    if len(set(axes)) != len(axes):
+        raise ValueError(f"Kendall axes listed twice: {list(axes)}")

@@ -1,0 +1,236 @@
+"""The ``collect`` stage: one table per study, one row per model (DESIGN.md, docs/stages.md).
+
+``models.csv`` columns, in order:
+
+- ``model`` (the model id) and the hyperparameters of train's ``params.model``
+  (``lr, weight_decay, batch_size, optimizer, dropout, augment, width, depth, seed``);
+- ``train_acc, test_acc, train_loss, test_loss, gap`` (``gap = train_acc - test_acc``) and
+  ``epochs_run, early_stopped, wall_time_s`` from ``metrics.json``;
+- each measure ``c1..c4`` at its configured k (``scope == total``, ``checkpoint == final``),
+  only for the measures the measures stage wrote (c1 and c2 need superclasses);
+- the sharpness values ``sigma1, sigma2, alpha1, alpha2`` (each the JSON's ``value``, the
+  measure 1/m), only for those computed.
+
+``measures.csv.gz``: every tidy row of every model's measures CSV with a leading ``model``
+column, for the figures and the k curves.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from intraclass.runtime import atomic_target
+
+log = logging.getLogger(__name__)
+
+HPARAMS = ("lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment", "width", "depth", "seed")
+METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
+METRICS_EXTRA = ("epochs_run", "early_stopped", "wall_time_s")
+REQUIRED_METRICS = ("train_acc", "test_acc")
+MEASURES = ("c1", "c2", "c3", "c4")
+SHARPNESS = ("sigma1", "sigma2", "alpha1", "alpha2")
+TIDY_COLUMNS = ("checkpoint", "measure", "scope", "k", "layer", "subclass", "neuron", "value")
+
+
+# ----------------------------------------------------------------------------- I/O
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame:
+    """Read a CSV (gzip by extension), with an error naming the file when it is unusable."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"table {path} does not exist")
+    try:
+        return pd.read_csv(path, low_memory=False)
+    except Exception as error:  # noqa: BLE001 - re-raised with the file's name
+        raise ValueError(f"cannot read table {path}: {error}") from error
+
+
+def read_json(path: str | os.PathLike, what: str) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} file {path} does not exist")
+    try:
+        data = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{what} file {path} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} file {path} holds a {type(data).__name__}, not a JSON object")
+    return data
+
+
+def write_atomic(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
+    """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``.
+
+    A failed writer leaves any earlier ``path`` untouched and removes the temporary file.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_target(path)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Path:
+    """Atomic ``DataFrame.to_csv``; gzip when ``path`` ends in ``.gz`` (the temporary name
+    does not, so the compression is given explicitly)."""
+    compression = "gzip" if str(path).endswith(".gz") else None
+    kwargs.setdefault("index", False)
+    # mtime=0: the same table gives the same bytes, so reruns compare equal
+    options = {"method": "gzip", "mtime": 0} if compression else None
+    return write_atomic(path, lambda tmp: frame.to_csv(tmp, compression=options, **kwargs))
+
+
+# ------------------------------------------------------------------------ per model
+
+
+def measure_values(tidy: pd.DataFrame, k: Mapping[str, int] | None, source: str = "") -> dict[str, float]:
+    """Each measure's value at its configured k (``scope total``, ``checkpoint final``).
+
+    A measure without total rows is simply absent (not computed for this study). A measure
+    with total rows but none at the configured k is an error (a stale measures file).
+    """
+    k = dict(k or {})
+    rows = tidy[(tidy["scope"] == "total") & (tidy["checkpoint"].astype(str) == "final")]
+    values = {}
+    for measure in MEASURES:
+        candidates = rows[rows["measure"] == measure]
+        if candidates.empty:
+            continue
+        if measure in k and candidates["k"].notna().any():
+            at_k = candidates[candidates["k"] == k[measure]]
+            if at_k.empty:
+                available = sorted(candidates["k"].dropna().unique().tolist())
+                raise ValueError(f"measures {source}: {measure} has no total value at the "
+                                 f"configured k={k[measure]} (has k={available}); rerun the "
+                                 "measures stage")
+            candidates = at_k
+        if len(candidates) > 1:
+            raise ValueError(f"measures {source}: {len(candidates)} total rows for {measure} "
+                             f"at the final checkpoint; expected one")
+        values[measure] = float(candidates["value"].iloc[0])
+    return values
+
+
+def sharpness_values(data: Mapping | None, source: str = "") -> dict[str, float]:
+    """The sharpness measures of one JSON: ``{name: value}`` with value = 1/m (a NaN when
+    the JSON has the measure but no value, e.g. a failed search)."""
+    values = {}
+    for name in SHARPNESS:
+        if not data or name not in data:
+            continue
+        entry = data[name]
+        value = entry.get("value") if isinstance(entry, Mapping) else entry
+        if value is not None and not isinstance(value, (int, float)):
+            raise ValueError(f"sharpness {source}: {name}.value is {value!r}, not a number")
+        values[name] = math.nan if value is None else float(value)
+    return values
+
+
+def model_row(
+    model: Mapping,
+    metrics: Mapping,
+    tidy: pd.DataFrame | None,
+    sharpness: Mapping | None,
+    k: Mapping[str, int] | None,
+) -> dict:
+    """The ``models.csv`` row of one model."""
+    if "id" not in model:
+        raise KeyError(f"model entry {dict(model)} has no 'id'")
+    model_id = model["id"]
+    missing = [m for m in REQUIRED_METRICS if m not in metrics]
+    if missing:
+        raise KeyError(f"metrics of model {model_id} lack {missing}")
+    row: dict = {"model": model_id}
+    row.update({key: value for key, value in model.items() if key != "id"})
+    for key in METRICS:
+        row[key] = float(metrics[key]) if metrics.get(key) is not None else math.nan
+    row["gap"] = row["train_acc"] - row["test_acc"]
+    for key in METRICS_EXTRA:
+        row[key] = metrics.get(key)
+    if tidy is not None:
+        row.update(measure_values(tidy, k, source=f"of model {model_id}"))
+    row.update(sharpness_values(sharpness, source=f"of model {model_id}"))
+    return row
+
+
+def models_table(rows: Sequence[dict]) -> pd.DataFrame:
+    """Rows -> frame with the columns in the documented order (absent measures left out)."""
+    frame = pd.DataFrame(list(rows))
+    if frame.empty:
+        raise ValueError("no models to collect")
+    if frame["model"].duplicated().any():
+        duplicated = frame.loc[frame["model"].duplicated(), "model"].tolist()
+        raise ValueError(f"model id(s) listed twice: {duplicated}")
+    head = ["model", *[c for c in HPARAMS if c in frame.columns]]
+    extra_hparams = [c for c in frame.columns if c not in head and c not in
+                     (*METRICS, "gap", *METRICS_EXTRA, *MEASURES, *SHARPNESS)]
+    tail = [c for c in (*METRICS, "gap", *METRICS_EXTRA, *MEASURES, *SHARPNESS) if c in frame.columns]
+    return frame[head + extra_hparams + tail]
+
+
+def tidy_table(model_ids: Sequence[str], tidies: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """All tidy measure rows with a leading ``model`` column."""
+    parts = []
+    for model_id, tidy in zip(model_ids, tidies):
+        part = tidy.copy()
+        part.insert(0, "model", model_id)
+        parts.append(part)
+    if not parts:
+        return pd.DataFrame(columns=["model", *TIDY_COLUMNS])
+    return pd.concat(parts, ignore_index=True)
+
+
+def read_measures(path: str | os.PathLike) -> pd.DataFrame:
+    """One model's tidy measures CSV, checked for the contract's columns."""
+    tidy = read_table(path)
+    missing = [c for c in TIDY_COLUMNS if c not in tidy.columns]
+    if missing:
+        raise ValueError(f"measures file {path} lacks column(s) {missing}")
+    return tidy
+
+
+# ---------------------------------------------------------------------- file level
+
+
+def collect(
+    models: Sequence[Mapping],
+    metrics: Sequence[str | os.PathLike],
+    measures: Sequence[str | os.PathLike],
+    sharpness: Sequence[str | os.PathLike],
+    k: Mapping[str, int] | None,
+    out_models: str | os.PathLike,
+    out_measures: str | os.PathLike,
+) -> pd.DataFrame:
+    """The ``collect`` stage. ``metrics``, ``measures`` and ``sharpness`` are paths aligned
+    with ``models``; ``measures`` or ``sharpness`` may be empty (stage disabled)."""
+    n = len(models)
+    for name, paths in (("metrics", metrics), ("measures", measures), ("sharpness", sharpness)):
+        if name == "metrics" or len(paths):
+            if len(paths) != n:
+                raise ValueError(f"collect got {len(paths)} {name} files for {n} models; "
+                                 "the lists must be aligned with params.models")
+    tidies = [read_measures(p) for p in measures] if len(measures) else [None] * n
+    rows = []
+    for i, model in enumerate(models):
+        sharp = read_json(sharpness[i], "sharpness") if len(sharpness) else None
+        rows.append(model_row(model, read_json(metrics[i], "metrics"), tidies[i], sharp, k))
+    table = models_table(rows)
+    log.info("collected %d models; measures: %s", len(table),
+             [c for c in (*MEASURES, *SHARPNESS) if c in table.columns])
+    tidy = tidy_table([m["id"] for m in models], [t for t in tidies if t is not None])
+    write_csv(table, out_models)
+    write_csv(tidy, out_measures)
+    return table

@@ -1,0 +1,235 @@
+"""Granulated Kendall coefficient (REFERENCE.md "Generalization and Kendall"; Jiang et al. 2020)."""
+
+import itertools
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import kendalltau
+
+from intraclass import kendall
+from intraclass.kendall import AXES, AXIS_COLUMNS
+
+# The paper's grid (appendix A.1): coupled pairs, 192 configurations.
+LR_WD = [(0.01, 0.0), (0.32, 0.0), (0.1, 0.0), (0.1, 4e-5)]
+DROPOUT_AUG = [(0.0, True), (0.0, False), (0.2, False), (0.4, False)]
+WIDTH_DEPTH = [(1.0, 1.0), (1.5, 1.0), (1.0, 1.5)]
+
+
+def paper_grid(seeds=(0,)) -> pd.DataFrame:
+    rows = []
+    for (lr, wd), bs, opt, (do, aug), (w, d), seed in itertools.product(
+        LR_WD, [100, 300], ["sgd", "adam"], DROPOUT_AUG, WIDTH_DEPTH, seeds
+    ):
+        rows.append(dict(model=f"m{len(rows)}", lr=lr, weight_decay=wd, batch_size=bs, optimizer=opt,
+                         dropout=do, augment=aug, width=w, depth=d, seed=seed))
+    return pd.DataFrame(rows)
+
+
+def scipy_granulated(models: pd.DataFrame, measure: str, axes=AXES) -> dict[str, float]:
+    """Independent computation: explicit grouping by tuples, scipy's tau per group."""
+    keys = [AXIS_COLUMNS[a] for a in axes] + ["seed"]
+    psi = {}
+    for axis in axes:
+        others = [c for c in keys if c != AXIS_COLUMNS[axis]]
+        groups: dict[tuple, list[int]] = {}
+        for i, row in models.iterrows():
+            groups.setdefault(tuple(row[c] for c in others), []).append(i)
+        taus = [kendalltau(models.loc[idx, measure], models.loc[idx, "test_acc"]).statistic
+                for idx in groups.values() if len(idx) >= 2]
+        psi[axis] = float(np.mean(taus)) if taus else math.nan
+    present = [v for v in psi.values() if not math.isnan(v)]
+    psi["total"] = float(np.mean(present))
+    return psi
+
+
+def test_tau_a_matches_scipy_without_ties_and_reference_loop():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 7, 30):
+        mu, g = rng.normal(size=n), rng.normal(size=n)
+        ours = kendall.tau_a_columns(mu, g)[0]
+        assert ours == pytest.approx(kendalltau(mu, g).statistic, abs=1e-12)
+        assert ours == pytest.approx(kendall.tau_a_reference(mu, g), abs=1e-12)
+
+
+def test_tau_a_with_ties_counts_tied_pairs_as_zero():
+    # mu ties models 0 and 1. Ordered pairs: 12; the tied pair (both orders) gives 0, the
+    # other 10 are concordant -> tau-a = 10/12 = 5/6. scipy's tau-b divides by
+    # sqrt((n0 - n1)(n0 - n2)) = sqrt(5 * 6) over unordered pairs: 5/sqrt(30) = 0.913.
+    mu, g = [1.0, 1.0, 2.0, 3.0], [1.0, 2.0, 3.0, 4.0]
+    assert kendall.tau_a_columns(mu, g)[0] == pytest.approx(5 / 6)
+    assert kendall.tau_a_reference(mu, g) == pytest.approx(5 / 6)
+    assert kendalltau(mu, g).statistic == pytest.approx(5 / math.sqrt(30))
+    # ties in both: a constant measure ranks nothing
+    assert kendall.tau_a_columns([2.0, 2.0, 2.0], [1.0, 2.0, 3.0])[0] == 0.0
+
+
+def test_tau_a_columns_with_nan_drops_models_per_column():
+    rng = np.random.default_rng(1)
+    values = rng.normal(size=(9, 4)).round(1)  # rounding makes ties
+    values[[0, 3], 1] = np.nan
+    values[:, 2] = np.nan
+    values[1:, 3] = np.nan  # one model left: not enough
+    g = rng.normal(size=9).round(1)
+    got = kendall.tau_a_columns(values, g)
+    for col in range(2):
+        keep = ~np.isnan(values[:, col])
+        assert got[col] == pytest.approx(kendall.tau_a_reference(values[keep, col], g[keep]))
+    assert np.isnan(got[2]) and np.isnan(got[3])
+
+
+def test_granulated_matches_scipy_on_paper_grid_without_ties():
+    models = paper_grid(seeds=(0, 1))
+    rng = np.random.default_rng(2)
+    models["test_acc"] = rng.uniform(0.3, 0.9, len(models))
+    models["c3"] = models["test_acc"] + rng.normal(scale=0.1, size=len(models))
+    got = kendall.granulated_kendall(models, "c3")
+    expected = scipy_granulated(models, "c3")
+    for axis, value in expected.items():
+        assert got[axis] == pytest.approx(value, abs=1e-12), axis
+    # a noisy copy of the target ranks well but not perfectly
+    assert 0.3 < got["total"] < 1.0
+
+
+def test_coupled_grid_groups_each_axis_by_all_other_hyperparameters():
+    # lr and wd come in pairs: varying lr at wd=0 gives groups of 3 models; the only lr at
+    # wd=4e-5 forms singletons (skipped). Varying wd is possible only at lr=0.1 (pairs).
+    groups = kendall.axis_groups(paper_grid())
+    assert {len(g) for g in groups["learning_rate"]} == {3}
+    assert len(groups["learning_rate"]) == 192 // 4
+    assert {len(g) for g in groups["weight_decay"]} == {2}
+    assert len(groups["weight_decay"]) == 192 // 4
+    # dropout varies at augment off (3 values); augmentation varies only at dropout 0
+    assert {len(g) for g in groups["dropout"]} == {3}
+    assert {len(g) for g in groups["augmentation"]} == {2}
+    for axis in ("batch_size", "optimizer"):
+        assert {len(g) for g in groups[axis]} == {2} and len(groups[axis]) == 96
+    grid = paper_grid()
+    for members in groups["width"]:  # members really differ only in width
+        same = grid.loc[members].drop(columns=["model", "width"]).nunique()
+        assert (same == 1).all()
+
+
+def hand_grid() -> pd.DataFrame:
+    """Six models: lr in {0.01, 0.1, 0.32} x batch size in {100, 300}, the rest constant."""
+    base = dict(weight_decay=0.0, optimizer="sgd", dropout=0.0, augment=False, width=1.0, depth=1.0, seed=0)
+    rows = [  # name, lr, batch, test_acc, measure
+        ("A", 0.01, 100, 0.50, 1.0),
+        ("B", 0.10, 100, 0.60, 3.0),
+        ("C", 0.32, 100, 0.70, 2.0),
+        ("D", 0.01, 300, 0.40, 3.0),
+        ("E", 0.10, 300, 0.45, 2.0),
+        ("F", 0.32, 300, 0.55, 2.0),
+    ]
+    return pd.DataFrame([dict(model=m, lr=lr, batch_size=bs, test_acc=g, c1=mu, **base)
+                         for m, lr, bs, g, mu in rows])
+
+
+def test_hand_made_grid_known_psi():
+    # learning rate, groups by batch size:
+    #   bs=100: A<B<C in accuracy; measure 1, 3, 2: (A,B) +1, (A,C) +1, (B,C) -1 -> 1/3
+    #   bs=300: D<E<F in accuracy; measure 3, 2, 2: (D,E) -1, (D,F) -1, (E,F) tie 0 -> -2/3
+    #   psi_lr = (1/3 - 2/3) / 2 = -1/6
+    # batch size, groups by learning rate (accuracy of bs=100 is higher in each):
+    #   lr=0.01: A(.50, 1) vs D(.40, 3) -> -1; lr=0.1: B(.60, 3) vs E(.45, 2) -> +1;
+    #   lr=0.32: C(.70, 2) vs F(.55, 2) -> tie 0;  psi_bs = 0
+    # weight decay never varies: no group -> missing; total = mean(-1/6, 0) = -1/12
+    row = kendall.granulated_kendall(hand_grid(), "c1", axes=("learning_rate", "batch_size", "weight_decay"))
+    assert row["learning_rate"] == pytest.approx(-1 / 6)
+    assert row["batch_size"] == pytest.approx(0.0)
+    assert math.isnan(row["weight_decay"])
+    assert row["total"] == pytest.approx(-1 / 12)
+
+
+def test_gap_generalization_ranks_minus_the_gap():
+    models = hand_grid()
+    models["train_acc"] = 1.0  # gap = 1 - test_acc: -gap ranks exactly like test_acc
+    by_acc = kendall.granulated_kendall(models, "c1", "test_acc", axes=("learning_rate", "batch_size"))
+    by_gap = kendall.granulated_kendall(models, "c1", "gap", axes=("learning_rate", "batch_size"))
+    pd.testing.assert_series_equal(by_acc, by_gap)
+    models["train_acc"] = models["test_acc"] * 2  # gap = test_acc: ranks reversed
+    flipped = kendall.granulated_kendall(models, "c1", "gap", axes=("learning_rate", "batch_size"))
+    assert flipped["learning_rate"] == pytest.approx(1 / 6)
+
+
+def test_table_with_missing_axes_and_measures_does_not_crash():
+    models = hand_grid()
+    models["c3"] = models["test_acc"]  # perfect: 1 wherever defined
+    models["sigma1"] = np.nan  # sharpness failed everywhere: not a row
+    table = kendall.kendall_table(models)
+    assert list(table.index) == ["c1", "c3"]
+    assert list(table.columns) == [*AXES, "total"]
+    missing = [a for a in AXES if a not in ("learning_rate", "batch_size")]
+    assert table.loc[:, missing].isna().all().all()
+    assert table.loc["c3", "learning_rate"] == 1.0 and table.loc["c3", "total"] == 1.0
+    assert table.loc["c1", "total"] == pytest.approx(-1 / 12)
+    md = kendall.to_markdown(table)
+    assert "learning rate" in md and "total score" in md and "—" in md and "-0.08" in md
+    tex = kendall.to_latex(table)
+    assert "\\begin{tabular}" in tex and "$c_3$" in tex and "---" in tex and "1.00" in tex
+
+
+def test_no_group_anywhere_gives_nan_total():
+    models = hand_grid().iloc[[0, 4]].reset_index(drop=True)  # differ in lr and bs at once
+    row = kendall.granulated_kendall(models, "c1")
+    assert row.isna().all()
+
+
+def test_unknown_axis_and_generalization_are_named():
+    with pytest.raises(ValueError, match="unknown Kendall axis.*'lr'"):
+        kendall.axis_groups(hand_grid(), axes=("lr",))
+    with pytest.raises(ValueError, match="generalization must be"):
+        kendall.generalization_values(hand_grid(), "accuracy")
+    with pytest.raises(KeyError, match="depth"):
+        kendall.axis_groups(hand_grid().drop(columns="depth"))
+
+
+def test_k_curve_equals_granulated_kendall_at_each_k():
+    models = paper_grid()
+    rng = np.random.default_rng(3)
+    models["test_acc"] = rng.uniform(0.3, 0.9, len(models))
+    rows = []
+    for i, model in enumerate(models["model"]):
+        for measure, ks in (("c1", range(1, 4)), ("c3", range(1, 6))):
+            for k in ks:
+                if measure == "c3" and k == 5 and i % 2:  # half the models have < 5 neurons
+                    continue
+                value = models.loc[i, "test_acc"] * k + rng.normal(scale=0.2)
+                rows.append(dict(model=model, checkpoint="final", measure=measure, scope="k_sweep",
+                                 k=k, layer=None, subclass=None, neuron=None, value=value))
+    tidy = pd.DataFrame(rows)
+    curve = kendall.kendall_k_curve(models, tidy)
+    assert list(curve.columns) == ["measure", "k", *AXES, "total"]
+    assert curve.groupby("measure")["k"].apply(list).to_dict() == {"c1": [1, 2, 3], "c3": [1, 2, 3, 4, 5]}
+    for _, row in curve.iterrows():
+        at_k = tidy[(tidy.measure == row.measure) & (tidy.k == row.k)].set_index("model")["value"]
+        frame = models.assign(x=models["model"].map(at_k))
+        keep = frame["x"].notna()
+        expected = kendall.granulated_kendall(frame[keep].reset_index(drop=True), "x")
+        assert row["total"] == pytest.approx(expected["total"], abs=1e-12)
+    assert kendall.kendall_k_curve(models, tidy.iloc[:0]).empty
+
+
+def test_write_kendall_files(tmp_path):
+    models = paper_grid()
+    rng = np.random.default_rng(4)
+    models["train_acc"] = 1.0
+    models["test_acc"] = rng.uniform(0.3, 0.9, len(models))
+    for m in ("c3", "c4", "sigma1"):
+        models[m] = models["test_acc"] + rng.normal(scale=0.2, size=len(models))
+    models.to_csv(tmp_path / "models.csv", index=False)
+    tidy = pd.DataFrame([dict(model=m, checkpoint="final", measure="c3", scope="k_sweep", k=k,
+                              layer=None, subclass=None, neuron=None, value=rng.normal())
+                         for m in models["model"] for k in (1, 2)])
+    tidy.to_csv(tmp_path / "measures.csv.gz", index=False)
+    out = {name: tmp_path / "tables" / f"kendall.{name}" for name in ("csv", "md", "tex")}
+    kendall.write_kendall(tmp_path / "models.csv", tmp_path / "measures.csv.gz", out["csv"], out["md"],
+                          out["tex"], tmp_path / "tables" / "kendall_k.csv", k={"c3": 30, "c4": 5})
+    table = pd.read_csv(out["csv"], index_col="measure")
+    assert list(table.index) == ["c3", "c4", "sigma1"]
+    assert table.loc["c3", "total"] == pytest.approx(kendall.granulated_kendall(models, "c3")["total"], abs=1e-5)
+    assert "c3: k=30" in out["md"].read_text() and "1/σ'" in out["md"].read_text()
+    curve = pd.read_csv(tmp_path / "tables" / "kendall_k.csv")
+    assert curve["k"].tolist() == [1, 2]
+    assert not list((tmp_path / "tables").glob(".*partial*"))

@@ -1,0 +1,127 @@
+"""The collect stage on small synthetic inputs written in tmp_path."""
+
+import gzip
+import json
+import math
+
+import pandas as pd
+import pytest
+
+from intraclass import tables
+
+MODELS = [
+    dict(id="lr0.1-a", lr=0.1, weight_decay=0.0, batch_size=100, optimizer="sgd", dropout=0.0,
+         augment=True, width=1.0, depth=1.0, seed=0),
+    dict(id="lr0.01-b", lr=0.01, weight_decay=0.0, batch_size=100, optimizer="sgd", dropout=0.0,
+         augment=True, width=1.0, depth=1.0, seed=0),
+]
+K = {"c1": 30, "c2": 5, "c3": 30, "c4": 1}
+
+
+def tidy_rows(offset: float, with_c1: bool = True) -> pd.DataFrame:
+    rows = []
+
+    def add(checkpoint, measure, scope, k, value, layer=None, subclass=None, neuron=None):
+        rows.append(dict(checkpoint=checkpoint, measure=measure, scope=scope, k=k, layer=layer,
+                         subclass=subclass, neuron=neuron, value=value))
+
+    for checkpoint, shift in (("final", 0.0), ("epoch1", -0.5)):
+        for j, measure in enumerate(("c1", "c2", "c3", "c4")):
+            if measure in ("c1", "c2") and not with_c1:
+                continue
+            add(checkpoint, measure, "total", K[measure], offset + j + shift)
+    add("final", "c3", "k_sweep", 1, 9.0)
+    add("final", "c3", "k_sweep", 30, offset + 2)  # the sweep passes through the configured k
+    add("final", "c1", "layer", 5, 0.3, layer="features.0")
+    add("final", "c1", "subclass", 1, 0.7, subclass=3)
+    add("final", "c1", "top_neuron", 1, 0.7, layer="features.3", subclass=3, neuron=12)
+    return pd.DataFrame(rows)
+
+
+def write_inputs(tmp_path, with_c1=True, sharpness=True):
+    metrics, measures, sharp = [], [], []
+    for i, model in enumerate(MODELS):
+        path = tmp_path / model["id"]
+        path.mkdir()
+        (path / "metrics.json").write_text(json.dumps(dict(
+            train_acc=1.0, test_acc=0.8 - 0.1 * i, train_loss=1e-4, test_loss=0.9 + i,
+            epochs_run=10, early_stopped=False, wall_time_s=3.5, device="cpu")))
+        metrics.append(path / "metrics.json")
+        tidy_rows(10.0 * i, with_c1).to_csv(path / "measures.csv", index=False)
+        measures.append(path / "measures.csv")
+        data = {"sigma1": {"value": 2.0 + i, "m": 1 / (2.0 + i)}, "alpha1": {"value": None},
+                "seed": 0}
+        (path / "sharpness.json").write_text(json.dumps(data))
+        sharp.append(path / "sharpness.json")
+    return metrics, measures, sharp if sharpness else []
+
+
+def test_collect_columns_and_values(tmp_path):
+    metrics, measures, sharp = write_inputs(tmp_path)
+    out_models, out_measures = tmp_path / "t" / "models.csv", tmp_path / "t" / "measures.csv.gz"
+    tables.collect(MODELS, metrics, measures, sharp, K, out_models, out_measures)
+    models = pd.read_csv(out_models)
+    assert list(models.columns) == [
+        "model", "lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment", "width",
+        "depth", "seed", "train_acc", "test_acc", "train_loss", "test_loss", "gap", "epochs_run",
+        "early_stopped", "wall_time_s", "c1", "c2", "c3", "c4", "sigma1", "alpha1"]
+    assert models["model"].tolist() == ["lr0.1-a", "lr0.01-b"]
+    assert models["gap"].tolist() == pytest.approx([0.2, 0.3])
+    # final checkpoint's total rows at the configured k: offset + index of the measure
+    assert models[["c1", "c2", "c3", "c4"]].to_numpy().tolist() == [[0, 1, 2, 3], [10, 11, 12, 13]]
+    assert models["sigma1"].tolist() == [2.0, 3.0]
+    assert models["alpha1"].isna().all()  # a search without a value is NaN, not a crash
+    with gzip.open(out_measures, "rt") as handle:
+        tidy = pd.read_csv(handle)
+    assert list(tidy.columns) == ["model", *tables.TIDY_COLUMNS]
+    assert len(tidy) == 2 * len(tidy_rows(0.0))
+    assert tidy.groupby("model").size().to_dict() == {"lr0.1-a": 13, "lr0.01-b": 13}
+
+
+def test_collect_without_c1_c2_and_without_sharpness(tmp_path):
+    metrics, measures, sharp = write_inputs(tmp_path, with_c1=False, sharpness=False)
+    table = tables.collect(MODELS, metrics, measures, sharp, K, tmp_path / "m.csv", tmp_path / "x.csv.gz")
+    assert [c for c in ("c1", "c2", "c3", "c4", "sigma1") if c in table.columns] == ["c3", "c4"]
+
+
+def test_collect_rejects_a_measure_not_at_the_configured_k(tmp_path):
+    metrics, measures, sharp = write_inputs(tmp_path)
+    with pytest.raises(ValueError, match=r"c3 has no total value at the configured k=7 \(has k=\[30"):
+        tables.collect(MODELS, metrics, measures, sharp, {**K, "c3": 7}, tmp_path / "m.csv", tmp_path / "x.csv.gz")
+    assert not (tmp_path / "m.csv").exists()
+
+
+def test_collect_bad_inputs_are_named(tmp_path):
+    metrics, measures, sharp = write_inputs(tmp_path)
+    out = (tmp_path / "m.csv", tmp_path / "x.csv.gz")
+    with pytest.raises(ValueError, match="1 metrics files for 2 models"):
+        tables.collect(MODELS, metrics[:1], measures, sharp, K, *out)
+    metrics[1].write_text("{broken")
+    with pytest.raises(ValueError, match=f"metrics file {metrics[1]} is not valid JSON"):
+        tables.collect(MODELS, metrics, measures, sharp, K, *out)
+    metrics[1].unlink()
+    with pytest.raises(FileNotFoundError, match="metrics file .* does not exist"):
+        tables.collect(MODELS, metrics, measures, sharp, K, *out)
+    pd.DataFrame({"measure": ["c1"], "value": [1.0]}).to_csv(measures[0], index=False)
+    with pytest.raises(ValueError, match="lacks column"):
+        tables.read_measures(measures[0])
+
+
+def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
+    target = tmp_path / "models.csv"
+    target.write_text("old")
+
+    def broken(path):
+        path.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        tables.write_atomic(target, broken)
+    assert target.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["models.csv"]
+
+
+def test_measure_values_ignores_other_checkpoints_and_scopes():
+    values = tables.measure_values(tidy_rows(0.0), K)
+    assert values == {"c1": 0.0, "c2": 1.0, "c3": 2.0, "c4": 3.0}
+    assert math.isnan(tables.sharpness_values({"sigma2": {"value": None}})["sigma2"])
