@@ -1,0 +1,33 @@
+"""Datasets: preparation from their sources and the one file format every stage reads.
+
+- :func:`prepare` (``name, options, out_path``): build a dataset and write its ``.npz``
+  (``results/data/{dataset}.npz``; rule ``prepare_dataset``, docs/stages.md).
+- :func:`load_dataset` (``path``) -> :class:`Dataset`: read and validate that file.
+- :func:`training_indices` (``dataset, per_class, seed``): the stratified training subset
+  that training, extraction and sharpness share.
+
+Datasets: ``cifar10``, ``cifar100`` (fine + coarse), ``fashion_mnist`` (with a 3-superclass
+hierarchy), ``fashion_mnist_small`` (bundled subset, no download), ``digits`` and
+``synthetic`` (small, hierarchical, for tests).
+"""
+
+from intraclass.data.format import (
+    Dataset,
+    DatasetError,
+    load_dataset,
+    save_dataset,
+    stratified_indices,
+    training_indices,
+)
+from intraclass.data.prepare import SOURCES, prepare
+
+__all__ = [
+    "Dataset",
+    "DatasetError",
+    "SOURCES",
+    "load_dataset",
+    "prepare",
+    "save_dataset",
+    "stratified_indices",
+    "training_indices",
+]
