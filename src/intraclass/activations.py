@@ -1,0 +1,496 @@
+"""Activation cache: the pre-activations of every BN->ReLU site, stored in Zarr v3.
+
+What is stored (paper section 2; REFERENCE.md "Representations"): for each sample and
+each neuron (one channel of a BN->ReLU site, :func:`intraclass.models.bn_relu_sites`),
+the *pre-activation* -- the batch-norm output, before the ReLU -- reduced over space by
+a global max. Post-ReLU activations are ``max(0, .)`` of it (max commutes with ReLU), so
+every measure (c1-c4) reads this one array per layer.
+
+Store layout (one directory ``{checkpoint}.zarr``, a Zarr v3 group)::
+
+    layers/{site}   float16|float32 (samples, neurons), chunks (block, neurons)
+    fine            int64 (samples,)    fine labels
+    coarse          int64 (samples,)    superclass labels; absent when the dataset has none
+    indices         int64 (samples,)    rows of the dataset split the samples come from
+    attributes      format, layer_names, neurons, dtype, compressor, model_id, checkpoint,
+                    epoch, sample_source, has_coarse, nonfinite, ..., complete
+
+Chunks hold every neuron of a layer and a large block of samples, because the measures
+read whole layers over all samples. A store is written under a temporary sibling name
+(:func:`intraclass.runtime.atomic_target`) and renamed only once every chunk and the
+``complete`` flag are on disk, so a killed job never leaves a store :func:`open_store`
+accepts. Extraction streams: each batch goes into per-layer chunk buffers that are
+flushed as whole chunks, so memory is one batch plus one chunk per layer, whatever the
+number of samples.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import zarr
+from zarr.codecs import BloscCodec
+
+from intraclass.runtime import atomic_target, pick_device
+
+if TYPE_CHECKING:  # torch is imported where it runs: reading a store needs only numpy + zarr
+    import torch
+    from torch import nn
+
+FORMAT = "intraclass.activations/1"
+DTYPES = ("float16", "float32")
+COMPRESSORS = ("zstd", "none")
+SPLITS = ("train", "test")
+# Target bytes per chunk: large enough that a whole-layer read is a few big sequential
+# reads, small enough that the per-layer write buffers stay a few MiB (see benchmarks/).
+DEFAULT_CHUNK_BYTES = 4 * 2**20
+LAYERS_GROUP = "layers"
+
+log = logging.getLogger(__name__)
+
+
+class IncompleteStoreError(Exception):
+    """An activation store that is unfinished, truncated or inconsistent."""
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _compressors(name: str) -> list:
+    """Zarr codecs for ``compressor``: ``zstd`` is Blosc's zstd with byte shuffle.
+
+    Byte shuffle groups the exponent bytes of the floats together, which is what makes
+    float arrays compressible at all; Blosc also compresses chunks on several threads.
+    """
+    if name == "zstd":
+        return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
+    if name == "none":
+        return []
+    raise ValueError(f"compressor must be one of {COMPRESSORS}, got {name!r}")
+
+
+def _check_labels(name: str, values: Any, n: int) -> np.ndarray:
+    array = np.asarray(values)
+    if array.shape != (n,) or not np.issubdtype(array.dtype, np.integer):
+        raise ValueError(f"{name} must be {n} integers, got shape {array.shape} dtype {array.dtype}")
+    return array.astype(np.int64, copy=False)
+
+
+class StoreWriter:
+    """Stream (samples, neurons) blocks of every layer into a new store, atomically.
+
+    ``layers`` is ``[(name, neurons), ...]`` in forward order; ``n_samples`` rows are
+    appended in order by :meth:`append` (one list of (batch, neurons) arrays per call,
+    any batch size); :meth:`close` checks that all rows came, sets ``complete`` and
+    renames the temporary directory to ``path``. Used as a context manager, an exception
+    removes the temporary directory and leaves any previous store at ``path`` untouched.
+    """
+
+    def __init__(self, path: str | os.PathLike, layers: Sequence[tuple[str, int]], n_samples: int,
+                 *, fine: Any, coarse: Any = None, indices: Any = None, dtype: str = "float32",
+                 compressor: str = "zstd", attrs: dict | None = None,
+                 chunk_bytes: int = DEFAULT_CHUNK_BYTES):
+        if dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {dtype!r}")
+        _compressors(compressor)  # unknown name: fail before anything is written
+        names = [str(name) for name, _ in layers]
+        if not names or len(set(names)) != len(names) or any("/" in n or not n for n in names):
+            raise ValueError(f"layer names must be unique, non-empty and without '/': {names}")
+        if int(n_samples) < 1:
+            raise ValueError(f"n_samples must be positive, got {n_samples}")
+        self.path = Path(path)
+        self.n_samples = n = int(n_samples)
+        self.names = names
+        self.neurons = [int(k) for _, k in layers]
+        self.dtype = np.dtype(dtype)
+        self.written = 0
+        self.nonfinite = [0] * len(names)
+        self.tmp = atomic_target(self.path)
+        if self.tmp.exists():  # left by a killed job that had our pid
+            shutil.rmtree(self.tmp)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        indices = np.arange(n) if indices is None else indices
+        labels = {"fine": _check_labels("fine", fine, n), "indices": _check_labels("indices", indices, n)}
+        if coarse is not None:
+            labels["coarse"] = _check_labels("coarse", coarse, n)
+
+        try:
+            self._create(labels, compressor, chunk_bytes, {
+                "format": FORMAT, "layer_names": names, "neurons": self.neurons,
+                "n_samples": n, "dtype": dtype, "compressor": compressor,
+                "has_coarse": coarse is not None, **(attrs or {}), "complete": False})
+        except BaseException:
+            self.abort()
+            raise
+
+    def _create(self, labels: dict, compressor: str, chunk_bytes: int, attrs: dict) -> None:
+        """Create the group, the label arrays and the empty layer arrays, with their buffers."""
+        n = self.n_samples
+        self.group = zarr.open_group(self.tmp, mode="w-")
+        for key, values in labels.items():
+            self.group.create_array(key, data=values, compressors=_compressors(compressor))
+        layer_group = self.group.create_group(LAYERS_GROUP)
+        self.arrays, self.buffers = [], []
+        for name, k in zip(self.names, self.neurons):
+            block = int(min(n, max(1, chunk_bytes // (k * self.dtype.itemsize))))
+            # NaN fill: a chunk that never got written reads as NaN, never as plausible zeros.
+            self.arrays.append(layer_group.create_array(
+                name, shape=(n, k), chunks=(block, k), dtype=self.dtype, fill_value=np.nan,
+                compressors=_compressors(compressor), config={"write_empty_chunks": True}))
+            self.buffers.append(np.empty((block, k), dtype=self.dtype))
+        self.group.attrs.update(attrs)
+
+    def append(self, batch: Sequence[np.ndarray]) -> None:
+        """Append the next rows: one (rows, neurons) array per layer, same rows for all."""
+        if len(batch) != len(self.names):
+            raise ValueError(f"got {len(batch)} layers, the store has {len(self.names)}")
+        rows = {np.shape(a)[0] for a in batch}
+        if len(rows) != 1:
+            raise ValueError(f"layers disagree on the number of rows: {sorted(rows)}")
+        rows = rows.pop()
+        if self.written + rows > self.n_samples:
+            raise ValueError(f"{self.written + rows} rows exceed the store's {self.n_samples}")
+        for i, values in enumerate(batch):
+            values = np.asarray(values)
+            if values.shape != (rows, self.neurons[i]):
+                raise ValueError(f"layer {self.names[i]}: expected shape (rows, {self.neurons[i]}), "
+                                 f"got {values.shape}")
+            with np.errstate(over="ignore"):  # float16 overflow becomes inf: counted below
+                stored = values.astype(self.dtype, copy=False)
+            self.nonfinite[i] += int(stored.size - np.count_nonzero(np.isfinite(stored)))
+            self._buffer(i, stored, self.written)
+        self.written += rows
+
+    def _buffer(self, i: int, values: np.ndarray, start: int) -> None:
+        """Copy rows ``start:start+len(values)`` of layer i into its buffer; flush full chunks."""
+        buffer, block = self.buffers[i], self.buffers[i].shape[0]
+        done = 0
+        while done < len(values):
+            row = start + done
+            offset = row % block
+            take = min(block - offset, len(values) - done)
+            buffer[offset:offset + take] = values[done:done + take]
+            done += take
+            end = row + take
+            if end % block == 0 or end == self.n_samples:  # chunk full, or the last one
+                chunk_start = end - (offset + take)
+                self.arrays[i][chunk_start:end] = buffer[:offset + take]
+
+    def close(self) -> Path:
+        """Mark complete and move into place; returns the final path."""
+        if self.written != self.n_samples:
+            raise IncompleteStoreError(f"store {self.path}: {self.written} of {self.n_samples} "
+                                       "samples were written")
+        self.group.attrs.update({"nonfinite": dict(zip(self.names, self.nonfinite)),
+                                 "complete": True})
+        if self.path.exists():  # replace an older store only once the new one is whole
+            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
+            os.rename(self.path, old)
+            os.rename(self.tmp, self.path)
+            shutil.rmtree(old)
+        else:
+            os.rename(self.tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def __enter__(self) -> StoreWriter:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class ActivationStore:
+    """A complete store, opened read-only; the layers are loaded only when asked for.
+
+    ``fine``, ``coarse`` (None without a hierarchy) and ``indices`` are int64 arrays of
+    length ``len(store)``; ``attrs`` is the group's attribute dict.
+    """
+
+    def __init__(self, path: Path, group: zarr.Group, attrs: dict, fine: np.ndarray,
+                 coarse: np.ndarray | None, indices: np.ndarray):
+        self.path, self._group, self.attrs = path, group, attrs
+        self.fine, self.coarse, self.indices = fine, coarse, indices
+        self.layer_names: list[str] = list(attrs["layer_names"])
+        self.neurons: list[int] = [int(k) for k in attrs["neurons"]]
+
+    def __len__(self) -> int:
+        return len(self.fine)
+
+    def __repr__(self) -> str:
+        return (f"ActivationStore({str(self.path)!r}: {len(self)} samples, "
+                f"{len(self.layer_names)} layers, {sum(self.neurons)} neurons)")
+
+    def layers(self, names: Sequence[str] | None = None) -> list[np.ndarray]:
+        """The (samples, neurons) float32 pre-activations of ``names`` (default: all layers)."""
+        names = self.layer_names if names is None else list(names)
+        unknown = [n for n in names if n not in self.layer_names]
+        if unknown:
+            raise KeyError(f"store {self.path} has no layers {unknown}; it has {self.layer_names}")
+        return [self._group[LAYERS_GROUP][n][...].astype(np.float32, copy=False) for n in names]
+
+    def layer(self, name: str) -> np.ndarray:
+        return self.layers([name])[0]
+
+
+def open_store(path: str | os.PathLike) -> ActivationStore:
+    """Open a finished activation store; :class:`IncompleteStoreError` names what is wrong.
+
+    Rejected: a store without the ``complete`` flag (killed mid-write, or a temporary
+    directory), one missing a listed layer array or a label array, or one whose arrays
+    disagree on the number of samples or miss written chunks.
+    """
+    path = Path(path)
+    if not path.is_dir():
+        raise FileNotFoundError(f"activation store {path} does not exist")
+    try:
+        group = zarr.open_group(path, mode="r")
+    except (zarr.errors.GroupNotFoundError, ValueError) as error:
+        raise IncompleteStoreError(f"{path} is not a Zarr group (no zarr.json): {error}") from error
+    attrs = dict(group.attrs)
+    if attrs.get("format") != FORMAT:
+        raise IncompleteStoreError(f"{path} is not an activation store (format "
+                                   f"{attrs.get('format')!r}, expected {FORMAT!r})")
+    if attrs.get("complete") is not True:
+        raise IncompleteStoreError(f"activation store {path} is incomplete: the 'complete' flag "
+                                   "is not set (the job writing it did not finish)")
+    names = list(attrs.get("layer_names") or [])
+    expected = {f"{LAYERS_GROUP}/{n}": int(k) for n, k in zip(names, attrs.get("neurons", []))}
+    if not names or len(expected) != len(names):
+        raise IncompleteStoreError(f"activation store {path}: attributes layer_names/neurons "
+                                   f"are missing or disagree ({attrs.get('layer_names')}, "
+                                   f"{attrs.get('neurons')})")
+    wanted = ["fine", "indices"] + (["coarse"] if attrs.get("has_coarse") else []) + list(expected)
+    arrays = {}
+    for key in wanted:
+        try:
+            arrays[key] = group[key]
+        except KeyError:
+            arrays[key] = None
+    missing = [key for key, array in arrays.items() if array is None]
+    if missing:
+        raise IncompleteStoreError(f"activation store {path} is missing arrays {missing}")
+    n = int(attrs.get("n_samples", -1))
+    wrong = [f"{key} {array.shape}" for key, array in arrays.items()
+             if array.shape[0] != n or (key in expected and array.shape != (n, expected[key]))]
+    if wrong:
+        raise IncompleteStoreError(f"activation store {path}: arrays disagree with its "
+                                   f"{n} samples x listed neurons: {wrong}")
+    unwritten = [key for key in expected if arrays[key].nchunks_initialized != arrays[key].nchunks]
+    if unwritten:
+        raise IncompleteStoreError(f"activation store {path}: layers {unwritten} miss chunks")
+    coarse = arrays["coarse"][...] if attrs.get("has_coarse") else None
+    return ActivationStore(path, group, attrs, arrays["fine"][...], coarse, arrays["indices"][...])
+
+
+# --------------------------------------------------------------------------- capture
+
+
+def spatial_max(t: torch.Tensor) -> torch.Tensor:
+    """(N, C, *spatial) -> (N, C) by a max over space; (N, C) is returned as is."""
+    return t if t.ndim == 2 else t.amax(dim=tuple(range(2, t.ndim)))
+
+
+class SiteRecorder:
+    """Forward hooks on the BN modules of the sites: record ``spatial_max(BN output)``.
+
+    ``pop()`` returns, in site order, one (batch, neurons) float32 tensor per site for
+    the last forward pass and clears them; a site that ran zero or several times in
+    that pass is an error (the model is not the site list's model).
+    """
+
+    def __init__(self, sites: Sequence[tuple[str, nn.Module]]):
+        self.sites = list(sites)
+        self.handles: list = []
+        self.outputs: list[list[torch.Tensor]] = [[] for _ in self.sites]
+
+    def __enter__(self) -> SiteRecorder:
+        for i, (_, module) in enumerate(self.sites):
+            self.handles.append(module.register_forward_hook(self._hook(i)))
+        return self
+
+    def _hook(self, i: int) -> Callable:
+        def record(module, inputs, output):
+            self.outputs[i].append(spatial_max(output.detach()).float())
+        return record
+
+    def pop(self) -> list[torch.Tensor]:
+        counts = {name: len(out) for (name, _), out in zip(self.sites, self.outputs)}
+        if any(c != 1 for c in counts.values()):
+            raise RuntimeError(f"each BN->ReLU site must run once per forward pass: {counts}")
+        batch = [out[0] for out in self.outputs]
+        self.outputs = [[] for _ in self.sites]
+        return batch
+
+    def __exit__(self, *exc) -> None:
+        for handle in self.handles:
+            handle.remove()
+        self.handles = []
+
+
+def iter_preactivations(model: nn.Module, sites: Sequence[tuple[str, nn.Module]],
+                        images: np.ndarray, indices: np.ndarray,
+                        preprocess: Callable[[torch.Tensor], torch.Tensor], *,
+                        batch_size: int, device: torch.device) -> Iterator[list[np.ndarray]]:
+    """Yield, per batch of ``indices``, one (batch, neurons) float32 array per site.
+
+    ``images`` is the uint8 (N, H, W, C) split; ``preprocess`` maps a uint8 NHWC tensor
+    on ``device`` to the model's float NCHW input (the training's normalization). Inference
+    mode and eval mode (BN running statistics, no dropout); on CUDA, bf16 autocast and
+    channels_last, as in training; on a CPU the same code in float32.
+    """
+    import torch
+
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    cuda = device.type == "cuda"
+    was_training = model.training
+    model.eval()
+    if cuda:
+        model.to(memory_format=torch.channels_last)
+    try:
+        with SiteRecorder(sites) as recorder:
+            for start in range(0, len(indices), batch_size):
+                rows = np.asarray(indices[start:start + batch_size])
+                # Grad/autocast state is entered per batch, so it never leaks to the consumer.
+                with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+                    x = preprocess(torch.from_numpy(images[rows]).to(device, non_blocking=True))
+                    if cuda and x.ndim == 4:
+                        x = x.contiguous(memory_format=torch.channels_last)
+                    model(x)
+                    batch = recorder.pop()
+                yield [t.cpu().numpy() for t in batch]
+    finally:
+        model.train(was_training)
+
+
+# --------------------------------------------------------------------------- samples
+
+
+def extraction_indices(dataset, split: str, per_class: int | None, seed: int,
+                       train_per_class: int | None, data_seed: int) -> np.ndarray:
+    """Rows of ``split`` to extract (sorted int64): the training set the model saw
+    (``train``: :func:`intraclass.data.training_indices` with the training's
+    ``train_per_class`` and ``data_seed``) or the whole test set, then ``per_class``
+    samples per fine class drawn with ``seed`` (None: all of them)."""
+    from intraclass.data import stratified_indices, training_indices
+
+    if split == "train":
+        base = np.asarray(training_indices(dataset, train_per_class, data_seed), dtype=np.int64)
+    elif split == "test":
+        base = np.arange(len(dataset.y_test), dtype=np.int64)
+    else:
+        raise ValueError(f"extract split must be one of {SPLITS}, got {split!r}")
+    fine = np.asarray(dataset.labels(split, "fine"))[base]
+    return base[stratified_indices(fine, per_class, seed, dataset.fine_names)]
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def write_preactivations(path: str | os.PathLike, model: nn.Module, images: np.ndarray,
+                         indices: np.ndarray, fine: np.ndarray, coarse: np.ndarray | None,
+                         preprocess: Callable[[torch.Tensor], torch.Tensor], *,
+                         sites: Sequence[tuple[str, nn.Module]], batch_size: int,
+                         device: torch.device, dtype: str = "float32", compressor: str = "zstd",
+                         attrs: dict | None = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                         progress: Callable[[int, int], None] | None = None) -> Path:
+    """Run ``images[indices]`` through ``model`` and stream the site pre-activations to a store.
+
+    ``fine``/``coarse`` are the labels of the selected samples (aligned with ``indices``).
+    Returns the store's path; nothing is at ``path`` until the store is complete.
+    """
+    indices = np.asarray(indices, dtype=np.int64)
+    sites = list(sites)
+    layers = [(name, int(module.num_features)) for name, module in sites]
+    with StoreWriter(path, layers, len(indices), fine=fine, coarse=coarse, indices=indices,
+                     dtype=dtype, compressor=compressor, attrs=attrs,
+                     chunk_bytes=chunk_bytes) as writer:
+        for batch in iter_preactivations(model, sites, images, indices, preprocess,
+                                         batch_size=batch_size, device=device):
+            writer.append(batch)
+            if progress is not None:
+                progress(writer.written, len(indices))
+        return writer.close()
+
+
+def checkpoint_file(weights: str | os.PathLike, checkpoint: str) -> Path:
+    """``weights`` is ``model.pt`` for ``final``, else the ckpt directory with ``{checkpoint}.pt``."""
+    weights = Path(weights)
+    if checkpoint == "final":
+        return weights
+    if not checkpoint.startswith("epoch") or not checkpoint[5:].isdigit():
+        raise ValueError(f"checkpoint must be 'final' or 'epoch<E>', got {checkpoint!r}")
+    return weights / f"{checkpoint}.pt"
+
+
+def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
+                       out: str | os.PathLike, *, checkpoint: str, extract: dict,
+                       training: dict) -> Path:
+    """The ``extract`` stage (docs/stages.md): one checkpoint -> one ``{checkpoint}.zarr``.
+
+    ``extract``: ``split``, ``per_class``, ``dtype``, ``batch_size``, ``compressor``,
+    ``seed``; ``training``: ``train_per_class``, ``data_seed``, ``device``.
+    """
+    from intraclass.data import load_dataset
+    from intraclass.models import bn_relu_sites, load_checkpoint
+    from intraclass.train import model_inputs  # the normalization training uses
+
+    missing = [k for k in ("split", "per_class", "dtype", "batch_size", "compressor", "seed")
+               if k not in extract]
+    missing += [f"training.{k}" for k in ("train_per_class", "data_seed", "device")
+                if k not in training]
+    if missing:
+        raise KeyError(f"extract settings lack {missing}")
+    if extract["dtype"] not in DTYPES or extract["compressor"] not in COMPRESSORS:
+        raise ValueError(f"extract.dtype must be in {DTYPES} and extract.compressor in "
+                         f"{COMPRESSORS}; got {extract['dtype']!r}, {extract['compressor']!r}")
+    device = pick_device(training["device"])
+    path = checkpoint_file(weights, checkpoint)
+    model, ckpt = load_checkpoint(path, device)
+    dataset = load_dataset(data)
+    split = extract["split"]
+    indices = extraction_indices(dataset, split, extract["per_class"], extract["seed"],
+                                 training["train_per_class"], training["data_seed"])
+    images = dataset.x_train if split == "train" else dataset.x_test
+    fine = np.asarray(dataset.labels(split, "fine"))[indices]
+    coarse = None if dataset.coarse_train is None else np.asarray(dataset.labels(split, "coarse"))[indices]
+    sites = bn_relu_sites(model)
+    attrs = {
+        "model_id": str(ckpt["hparams"].get("id", "")), "checkpoint": checkpoint,
+        "epoch": int(ckpt["epoch"]), "trained_on": ckpt["labels"], "weights": str(path),
+        "sample_source": {"data": str(data), "split": split,
+                          "train_per_class": training["train_per_class"],
+                          "data_seed": training["data_seed"],
+                          "per_class": extract["per_class"], "seed": extract["seed"]},
+        "device": str(device), "autocast": "bfloat16" if device.type == "cuda" else None,
+        "pooling": "global max over space of the BN output (before ReLU)",
+    }
+    log.info("extracting %d samples (%s split) x %d sites (%d neurons) from %s on %s",
+             len(indices), split, len(sites), sum(m.num_features for _, m in sites), path, device)
+    started, last = time.perf_counter(), [0.0]
+
+    def progress(done: int, total: int) -> None:
+        elapsed = time.perf_counter() - started
+        if done == total or elapsed - last[0] >= 10:
+            last[0] = elapsed
+            log.info("%d/%d samples, %.1f s", done, total, elapsed)
+
+    return write_preactivations(out, model, images, indices, fine, coarse, model_inputs,
+                                sites=sites, batch_size=int(extract["batch_size"]),
+                                device=device, dtype=extract["dtype"],
+                                compressor=extract["compressor"], attrs=attrs, progress=progress)
