@@ -1,0 +1,351 @@
+"""The four measures (Eqs. 1-4) and their companions, from one set of statistics.
+
+:func:`measure_stats` reads each layer once and keeps, per class, the values the paper
+ranks (section 2): the selectivity of every neuron (Eq. 1), the silhouette of every
+layer (Eq. 2), the std ratio of every neuron (Eq. 3) and the pairwise-distance std ratio
+of every layer (Eq. 4). Everything else is a cheap reduction of these tables, done by
+:class:`MeasureStats`: the measure at any k (top-k mean, then the median over subclasses
+for c1, c2 or the mean over classes for c3, c4), the whole k curve (Fig. 4: one sort and
+a cumulative mean), layer-wise values (Fig. 5), per-class values and each subclass's
+most selective neuron (Figs. 7, 11). :func:`compute_all` returns them all as tidy rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from . import stats
+from .labels import Partition, check_labels, hierarchy, partition
+
+MEASURES = ("c1", "c2", "c3", "c4")
+HIERARCHICAL = ("c1", "c2")  # need fine and coarse labels (section 2.2)
+NEURON_LEVEL = ("c1", "c3")  # top-k over neurons of all layers; c2, c4: over layers
+COLUMNS = ["measure", "scope", "k", "layer", "subclass", "neuron", "value"]
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """The ``measures`` block of the config (section 4.1 defaults for ResNets).
+
+    ``k``: k of each measure's top-k mean; ``k_sweep``: largest k of the Fig. 4 curves
+    of c1 and c3; ``layer_k``: neurons per layer of the layer-wise c1, c3 (Fig. 5: 5);
+    ``c4_quantile``: the quantile subtracted in c4 (0.75: 25% of samples active).
+    """
+
+    k: Mapping[str, int] = field(default_factory=lambda: {"c1": 30, "c2": 5, "c3": 30, "c4": 1})
+    k_sweep: Mapping[str, int] = field(default_factory=lambda: {"c1": 30, "c3": 30})
+    layer_k: int = 5
+    c4_quantile: float = 0.75
+
+    def __post_init__(self):
+        for name in MEASURES:
+            if name not in self.k:
+                raise ValueError(f"measures.k has no entry for {name}")
+        for name, value in [*self.k.items(), *self.k_sweep.items(), ("layer_k", self.layer_k)]:
+            _check_k(value, f"k of {name}")
+        unknown = set(self.k_sweep) - set(NEURON_LEVEL)
+        if unknown:
+            raise ValueError(f"measures.k_sweep holds {sorted(unknown)}; only c1, c3 have k curves")
+        if not 0.0 <= float(self.c4_quantile) < 1.0:
+            raise ValueError(f"measures.c4_quantile must lie in [0, 1), got {self.c4_quantile}")
+
+    @classmethod
+    def from_params(cls, params: Mapping) -> MeasureSettings:
+        """Settings from the config's ``measures`` dict (missing keys take the defaults)."""
+        unknown = set(params) - {"k", "k_sweep", "layer_k", "c4_quantile"}
+        if unknown:
+            raise ValueError(f"unknown keys in measures settings: {sorted(unknown)}")
+        return cls(**dict(params))
+
+
+def _check_k(k, what: str, limit: int | None = None, unit: str = "") -> int:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"{what} must be a positive integer, got {k!r}")
+    if limit is not None and k > limit:
+        raise ValueError(f"{what} is {k}, larger than the number of {unit} ({limit})")
+    return int(k)
+
+
+def _top_k_mean(values: np.ndarray, k: int) -> np.ndarray:
+    """Mean of the k largest entries of each row of (rows, width) ``values``."""
+    width = values.shape[1]
+    return np.partition(values, width - k, axis=1)[:, width - k :].mean(axis=1)
+
+
+@dataclass(frozen=True)
+class MeasureStats:
+    """Per-class tables of one model's pre-activations, and every reduction of them.
+
+    ``tables[m]`` is (classes, all neurons) for c1, c3 and (classes, layers) for c2, c4;
+    its rows are ``subclasses`` (c1, c2: fine labels) or ``classes`` (c3, c4: the labels
+    trained on). ``layer_sizes`` gives the neurons of each layer, in forward order.
+    """
+
+    layer_sizes: tuple[int, ...]
+    tables: Mapping[str, np.ndarray]
+    subclasses: np.ndarray | None = None
+    classes: np.ndarray | None = None
+
+    def _table(self, measure: str) -> np.ndarray:
+        if measure not in MEASURES:
+            raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+        if measure not in self.tables:
+            raise ValueError(f"{measure} was not computed (its labels were not given)")
+        return self.tables[measure]
+
+    def row_labels(self, measure: str) -> np.ndarray:
+        """Class label of each row of ``tables[measure]``."""
+        return self.subclasses if measure in HIERARCHICAL else self.classes
+
+    @staticmethod
+    def aggregate(measure: str, per_class: np.ndarray) -> np.ndarray:
+        """Median over subclasses (Eqs. 1-2) or mean over classes (Eqs. 3-4), axis 0."""
+        return np.median(per_class, axis=0) if measure in HIERARCHICAL else per_class.mean(axis=0)
+
+    def per_class(self, measure: str, k: int) -> np.ndarray:
+        """(classes,): each class's top-k mean, the values Eqs. 1-4 aggregate."""
+        table = self._table(measure)
+        unit = "neurons" if measure in NEURON_LEVEL else "layers"
+        return _top_k_mean(table, _check_k(k, f"k of {measure}", table.shape[1], unit))
+
+    def total(self, measure: str, k: int) -> float:
+        """The measure itself (Eqs. 1-4) at this k."""
+        return float(self.aggregate(measure, self.per_class(measure, k)))
+
+    def k_curve(self, measure: str, k_max: int) -> np.ndarray:
+        """(k_max,): the measure at k = 1..k_max (Fig. 4), one sort and a cumulative mean."""
+        table = self._table(measure)
+        unit = "neurons" if measure in NEURON_LEVEL else "layers"
+        k_max = _check_k(k_max, f"k_sweep of {measure}", table.shape[1], unit)
+        top = -np.sort(-table, axis=1)[:, :k_max]
+        running = np.cumsum(top, axis=1) / np.arange(1, k_max + 1)
+        return self.aggregate(measure, running)
+
+    def layerwise(self, measure: str, layer_k: int = 5) -> np.ndarray:
+        """(layers,): the measure within each layer (Fig. 5).
+
+        c1, c3: top-``layer_k`` neurons of the layer; c2, c4: the layer's own value;
+        then the measure's aggregation over classes.
+        """
+        table = self._table(measure)
+        if measure not in NEURON_LEVEL:
+            return self.aggregate(measure, table)
+        values = []
+        for layer, (lo, hi) in enumerate(self._layer_bounds()):
+            k = _check_k(layer_k, f"layer_k of {measure}", hi - lo, f"neurons in layer {layer}")
+            values.append(self.aggregate(measure, _top_k_mean(table[:, lo:hi], k)))
+        return np.array(values)
+
+    def top_neurons(self, measure: str = "c1") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each class's top neuron (Figs. 7, 11): (layer index, neuron index in that layer,
+        value), each (classes,); for c1 the value is the subclass's selectivity at k=1."""
+        if measure not in NEURON_LEVEL:
+            raise ValueError(f"top neurons exist for c1 and c3, not {measure}")
+        table = self._table(measure)
+        best = table.argmax(axis=1)
+        starts = np.cumsum((0,) + self.layer_sizes)
+        layer = np.searchsorted(starts, best, side="right") - 1
+        return layer, best - starts[layer], table[np.arange(len(table)), best]
+
+    def _layer_bounds(self) -> list[tuple[int, int]]:
+        ends = np.cumsum(self.layer_sizes)
+        return list(zip((0, *ends[:-1].tolist()), ends.tolist()))
+
+    def rows(self, settings: MeasureSettings | None = None) -> pd.DataFrame:
+        """Tidy rows (columns :data:`COLUMNS`) of every computed measure.
+
+        scope ``total``: the measure at its k; ``layer``: layer-wise values (``layer`` =
+        index in forward order; ``k`` = layer_k for c1, c3, empty for c2, c4);
+        ``subclass``: per-class values at k (``subclass`` = class label: the fine label
+        for c1, c2, the trained-on label for c3, c4); ``k_sweep``: c1, c3 at every k up
+        to k_sweep; ``top_neuron``: c1's most selective neuron of each subclass, its
+        ``layer``, ``neuron`` and selectivity (k = 1: the values of Fig. 11).
+        """
+        settings = settings or MeasureSettings()
+        rows = []
+
+        def add(measure, scope, value, k=None, layer=None, subclass=None, neuron=None):
+            rows.append((measure, scope, k, layer, subclass, neuron, float(value)))
+
+        for measure in (m for m in MEASURES if m in self.tables):
+            k = settings.k[measure]
+            per_class = self.per_class(measure, k)
+            add(measure, "total", self.aggregate(measure, per_class), k=k)
+            layer_k = settings.layer_k if measure in NEURON_LEVEL else None
+            for layer, value in enumerate(self.layerwise(measure, settings.layer_k)):
+                add(measure, "layer", value, k=layer_k, layer=layer)
+            for label, value in zip(self.row_labels(measure), per_class):
+                add(measure, "subclass", value, k=k, subclass=int(label))
+            if measure in settings.k_sweep:
+                for kk, value in enumerate(self.k_curve(measure, settings.k_sweep[measure]), 1):
+                    add(measure, "k_sweep", value, k=kk)
+        if "c1" in self.tables:
+            for label, layer, neuron, value in zip(self.subclasses, *self.top_neurons("c1")):
+                add("c1", "top_neuron", value, 1, int(layer), int(label), int(neuron))
+        frame = pd.DataFrame(rows, columns=COLUMNS)
+        for column in ("k", "layer", "subclass", "neuron"):
+            frame[column] = frame[column].astype("Int64")  # integers with empty cells
+        return frame
+
+
+def _check_layer(x, index: int, n_samples: int | None) -> np.ndarray:
+    x = np.asarray(x)
+    if x.ndim != 2:
+        raise ValueError(f"layer {index}: pre-activations must be (samples, neurons), got shape {x.shape}")
+    if x.dtype.kind not in "fiu":
+        raise ValueError(f"layer {index}: pre-activations must be numbers, got dtype {x.dtype}")
+    if x.shape[1] == 0:
+        raise ValueError(f"layer {index} has no neurons")
+    if n_samples is not None and x.shape[0] != n_samples:
+        raise ValueError(
+            f"layer {index} has {x.shape[0]} samples but layer 0 has {n_samples}: the "
+            "layers must hold the same samples"
+        )
+    if not np.isfinite(x).all():
+        raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
+    return x
+
+
+def _same(labels: np.ndarray, other) -> bool:
+    return other is not None and np.array_equal(labels, np.asarray(other))
+
+
+def measure_stats(
+    preacts: Iterable[np.ndarray],
+    fine=None,
+    coarse=None,
+    labels=None,
+    measures: Iterable[str] = MEASURES,
+    c4_quantile: float = 0.75,
+) -> MeasureStats:
+    """Per-class tables of ``measures`` in one pass over the layers.
+
+    ``preacts``: (samples, neurons) pre-activations per layer, in forward order; any
+    iterable, consumed once, so a generator reading one layer at a time from a store
+    keeps a single layer in memory. ``fine``/``coarse``: subclass and superclass labels
+    (c1, c2); ``labels``: the labels trained on (c3, c4). Raises ValueError for labels
+    that do not nest, classes with fewer than 2 samples, superclasses with fewer than 2
+    subclasses, mismatched lengths, non-finite values.
+    """
+    measures = tuple(measures)
+    for m in measures:
+        if m not in MEASURES:
+            raise ValueError(f"unknown measure {m!r}; expected some of {MEASURES}")
+    if not measures:
+        raise ValueError("no measure requested")
+    hier = labels_part = None
+    n_samples = None
+    sizes: list[int] = []
+    columns: dict[str, list[np.ndarray]] = {m: [] for m in measures}
+    for index, layer in enumerate(preacts):
+        x = _check_layer(layer, index, n_samples)
+        if n_samples is None:  # labels are checked against the first layer
+            n_samples = x.shape[0]
+            hier, labels_part = _partitions(measures, fine, coarse, labels, n_samples)
+        sizes.append(x.shape[1])
+        fine_moments = None  # shared by c1 and by c3 on fine or (pooled) coarse labels
+        shares = hier is not None and (labels_part is hier.fine or labels_part is hier.coarse)
+        if "c1" in measures or ("c3" in measures and shares):
+            fine_moments = stats.class_moments(x, hier.fine)
+        if "c1" in measures:
+            columns["c1"].append(stats.selectivity(x, hier, fine_moments))
+        if "c2" in measures:
+            columns["c2"].append(stats.subclass_silhouette(x, hier)[:, None])
+        if "c3" in measures:
+            if fine_moments is not None and labels_part is hier.fine:
+                moments = fine_moments
+            elif fine_moments is not None and labels_part is hier.coarse:
+                moments = stats.pool_moments(fine_moments, hier)
+            else:
+                moments = stats.class_moments(x, labels_part)
+            columns["c3"].append(stats.std_ratio(x, labels_part, moments))
+        if "c4" in measures:
+            columns["c4"].append(stats.spread_ratio(x, labels_part, c4_quantile)[:, None])
+    if n_samples is None:
+        raise ValueError("preacts holds no layer")
+    return MeasureStats(
+        layer_sizes=tuple(sizes),
+        tables={m: np.concatenate(columns[m], axis=1) for m in measures},
+        subclasses=None if hier is None else hier.fine.ids,
+        classes=None if labels_part is None else labels_part.ids,
+    )
+
+
+def _partitions(measures, fine, coarse, labels, n_samples) -> tuple:
+    """The subclass hierarchy (c1, c2) and the trained-on partition (c3, c4), sharing
+    the hierarchy's partitions when ``labels`` equals the fine or coarse labels."""
+    hier = labels_part = None
+    if any(m in HIERARCHICAL for m in measures):
+        if fine is None or coarse is None:
+            raise ValueError("c1 and c2 need both fine and coarse labels")
+        hier = hierarchy(fine, coarse, n_samples)
+    if any(m not in HIERARCHICAL for m in measures):
+        arr = check_labels(labels, n_samples, "class")
+        if hier is not None and _same(arr, fine):
+            labels_part = hier.fine
+        elif hier is not None and _same(arr, coarse):
+            labels_part = hier.coarse
+        else:
+            labels_part = partition(arr, n_samples, "class")
+    return hier, labels_part
+
+
+def c1(preacts, fine, coarse, k: int = 30) -> float:
+    """Neuron-level subclass selectivity, Eq. 1 (section 2.2.1).
+
+    For subclass C_i of superclass S: per neuron (mu_Ci - mu_{S\\Ci}) / (sigma_Ci +
+    sigma_{S\\Ci} + 1e-7) on pre-activations (population stds, dead neurons 0); the
+    mean of the top-k over all neurons of all layers; the median over subclasses.
+    """
+    return measure_stats(preacts, fine, coarse, measures=("c1",)).total("c1", k)
+
+
+def c2(preacts, fine, coarse, k: int = 5) -> float:
+    """Layer-level subclass silhouette, Eq. 2 (section 2.2.2).
+
+    Per layer, on post-ReLU activations, the cosine silhouette (scikit-learn semantics)
+    of the subclasses within each superclass, averaged over each subclass's samples;
+    the mean of the top-k layers per subclass; the median over subclasses.
+    """
+    return measure_stats(preacts, fine, coarse, measures=("c2",)).total("c2", k)
+
+
+def c3(preacts, labels, k: int = 30) -> float:
+    """Neuron-level std ratio, Eq. 3 (section 2.3.1).
+
+    Per class C_i (labels trained on) and neuron: sigma_Ci / (sigma_D + 1e-7) on
+    pre-activations (population stds, dead neurons 0); the mean of the top-k over all
+    neurons; the mean over classes.
+    """
+    return measure_stats(preacts, labels=labels, measures=("c3",)).total("c3", k)
+
+
+def c4(preacts, labels, k: int = 1, quantile: float = 0.75) -> float:
+    """Layer-level pairwise-distance std ratio, Eq. 4 (section 2.3.2).
+
+    Per layer: dead neurons dropped, each neuron standardized, shifted by its
+    ``quantile`` and ReLU'd (25% active); Sigma_{l,E} = std of the cosine distances
+    over pairs i != j of E; per class Sigma_{l,Ci} / Sigma_{l,D}; the mean of the top-k
+    layers; the mean over classes.
+    """
+    stats_ = measure_stats(preacts, labels=labels, measures=("c4",), c4_quantile=quantile)
+    return stats_.total("c4", k)
+
+
+def compute_all(
+    preacts, fine=None, coarse=None, labels=None, settings: MeasureSettings | None = None
+) -> pd.DataFrame:
+    """Every measure, layer-wise value, per-class value, k curve and top neuron as tidy
+    rows (see :meth:`MeasureStats.rows`). c1, c2 are computed when ``fine`` and
+    ``coarse`` are given, c3, c4 when ``labels`` is given."""
+    settings = settings or MeasureSettings()
+    measures = [m for m in MEASURES if (m in HIERARCHICAL and fine is not None and coarse is not None)
+                or (m not in HIERARCHICAL and labels is not None)]
+    if not measures:
+        raise ValueError("give fine and coarse labels (c1, c2) and/or labels (c3, c4)")
+    stats_ = measure_stats(preacts, fine, coarse, labels, measures, settings.c4_quantile)
+    return stats_.rows(settings)
