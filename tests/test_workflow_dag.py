@@ -1,0 +1,73 @@
+"""The workflow's DAG: the paper's 528 trainings, every stage present, bad configs stop early."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SNAKEMAKE = [sys.executable, "-m", "snakemake"]
+
+
+def dry_run(*args, cwd=ROOT):
+    """Run `snakemake -n` and return (returncode, {rule: job count}, combined output)."""
+    proc = subprocess.run(
+        [*SNAKEMAKE, "-n", "--quiet", "rules", "--cores", "1", "-s", str(ROOT / "Snakefile"), *args],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
+    return proc.returncode, counts, out
+
+
+def test_paper_config_lists_528_trainings_and_every_stage(tmp_path):
+    code, counts, out = dry_run("--configfile", str(ROOT / "config" / "paper.yaml"), "-d", str(tmp_path))
+    assert code == 0, out
+    assert counts["train"] == 192 + 192 + 144
+    assert counts["sharpness"] == 528
+    assert counts["measures"] == 528
+    # final weights of every model + 9 checkpoints of the 4 evolution models (one study)
+    assert counts["extract"] == 528 + 4 * 9
+    assert counts["prepare_dataset"] == 2
+    assert counts["collect"] == counts["kendall"] == 3
+    # figures 6, 7, 11 only where they apply (evolution models; superclass training)
+    assert counts["figure_3"] == counts["figure_4"] == counts["figure_8"] == 3
+    assert counts["figure_6"] == counts["figure_7"] == counts["figure_11"] == 1
+    # 528, not 528 + 28: the default study is not merged into a config given on the command line
+
+
+def test_default_config_dry_run():
+    code, counts, out = dry_run("-d", str(ROOT))
+    assert code == 0, out
+    assert counts["train"] == 28
+    assert counts["extract"] == 28 + 2 * 4
+
+
+def write_config(tmp_path, mutate):
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    mutate(config)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.parametrize(
+    "mutate, expected",
+    [
+        (lambda c: c["studies"]["default"]["training"].update(epoch=3),
+         "invalid configuration at studies.default.training: Additional properties are not allowed ('epoch' was unexpected)"),
+        (lambda c: c["studies"]["default"]["arch"].update(name="alexnet"),
+         "invalid configuration at studies.default.arch.name: 'alexnet' is not one of"),
+        (lambda c: c["studies"]["default"].update(dataset="cifar10"),
+         "studies.default.dataset: 'cifar10' has no entry under 'datasets'"),
+    ],
+)
+def test_bad_config_stops_before_any_job(tmp_path, mutate, expected):
+    bad = write_config(tmp_path, mutate)
+    code, counts, out = dry_run("--configfile", str(bad), "-d", str(tmp_path))
+    assert code != 0
+    assert expected in out
+    assert "train" not in counts and not (tmp_path / "results").exists()
