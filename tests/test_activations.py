@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -344,3 +345,122 @@ def test_write_preactivations_streams_model_to_store(tmp_path, images):
         manual = model.eval().manual_preactivations(to_input(torch.from_numpy(images[indices])))
     for got, want in zip(store.layers(), manual):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-5, atol=1e-5)
+
+
+# ------------------------------------------------------------------------- stage
+
+
+@pytest.fixture
+def dataset():
+    from intraclass.data.toy import make_synthetic
+
+    return make_synthetic(seed=0, n_super=2, n_sub=2, per_class=12, test_per_class=5, size=8)
+
+
+def test_extraction_indices_subsample_the_training_set(dataset):
+    from intraclass.activations import extraction_indices
+    from intraclass.data import training_indices
+
+    train_index = training_indices(dataset, 8, 0)
+    chosen = extraction_indices(dataset, "train", 3, 1, train_index)
+    assert len(chosen) == 12 and np.all(np.diff(chosen) > 0)
+    assert set(chosen) <= set(train_index)
+    np.testing.assert_array_equal(np.bincount(dataset.y_train[chosen]), [3, 3, 3, 3])
+    np.testing.assert_array_equal(chosen, extraction_indices(dataset, "train", 3, 1, train_index))
+    assert not np.array_equal(chosen, extraction_indices(dataset, "train", 3, 2, train_index))
+    np.testing.assert_array_equal(extraction_indices(dataset, "train", None, 1, train_index),
+                                  train_index)
+    np.testing.assert_array_equal(extraction_indices(dataset, "test", None, 0, train_index),
+                                  np.arange(20))
+    with pytest.raises(ValueError, match="split"):
+        extraction_indices(dataset, "val", None, 0, train_index)
+
+
+EXTRACT = {"split": "train", "per_class": 5, "dtype": "float32", "batch_size": 7,
+           "compressor": "zstd", "seed": 3}
+TRAINING = {"train_per_class": 10, "data_seed": 0, "device": "cpu"}
+
+
+def manual_store_values(model, dataset, indices):
+    """Independent expectation: numpy standardization over the training subset, then hooks."""
+    from intraclass.data import training_indices
+    from intraclass.models import bn_relu_sites
+
+    subset = dataset.x_train[training_indices(dataset, 10, 0)] / 255.0
+    mean, std = subset.mean(axis=(0, 1, 2)), subset.std(axis=(0, 1, 2))
+    x = (dataset.x_train[indices] / 255.0 - mean) / std
+    x = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32))
+    with SiteRecorder(bn_relu_sites(model)) as recorder, torch.inference_mode():
+        model.eval()(x)
+        return [t.numpy() for t in recorder.pop()]
+
+
+def test_extract_checkpoint_final_and_epoch(tmp_path, dataset):
+    from intraclass.activations import extract_checkpoint
+    from intraclass.data import save_dataset
+    from intraclass.models import build_model, load_checkpoint, save_checkpoint
+
+    data = save_dataset(dataset, tmp_path / "toy.npz")
+    spec = dict(arch="resnet", num_classes=4, in_channels=1, base_width=2)
+    for seed, where, epoch in ((0, tmp_path / "model.pt", 9), (1, tmp_path / "ckpt" / "epoch1.pt", 1)):
+        torch.manual_seed(seed)
+        save_checkpoint(where, build_model(**spec), spec, {"id": "toy-model"}, "fine", epoch)
+
+    final = extract_checkpoint(tmp_path / "model.pt", data, tmp_path / "act" / "final.zarr",
+                               checkpoint="final", extract=EXTRACT, training=TRAINING)
+    early = extract_checkpoint(tmp_path / "ckpt", data, tmp_path / "act" / "epoch1.zarr",
+                               checkpoint="epoch1", extract={**EXTRACT, "dtype": "float16"},
+                               training=TRAINING)
+    stores = {name: open_store(path) for name, path in (("final", final), ("epoch1", early))}
+    for name, store in stores.items():
+        assert len(store) == 20  # 5 per class of the 4 classes
+        np.testing.assert_array_equal(store.fine, dataset.y_train[store.indices])
+        np.testing.assert_array_equal(store.coarse, dataset.coarse_train[store.indices])
+        assert store.attrs["checkpoint"] == name and store.attrs["model_id"] == "toy-model"
+        assert store.attrs["sample_source"]["per_class"] == 5
+        assert store.attrs["coarse_names"] == dataset.coarse_names
+    np.testing.assert_array_equal(stores["final"].indices, stores["epoch1"].indices)
+    assert stores["final"].attrs["epoch"] == 9 and stores["epoch1"].attrs["epoch"] == 1
+    for name, ckpt, tol in (("final", "model.pt", 1e-4), ("epoch1", "ckpt/epoch1.pt", 2e-3)):
+        model, _ = load_checkpoint(tmp_path / ckpt)
+        want = manual_store_values(model, dataset, stores[name].indices)
+        for got, expected in zip(stores[name].layers(), want):
+            np.testing.assert_allclose(got, expected, rtol=tol, atol=tol)
+    with pytest.raises(ValueError, match="checkpoint must be"):
+        extract_checkpoint(tmp_path / "ckpt", data, tmp_path / "x.zarr", checkpoint="last",
+                           extract=EXTRACT, training=TRAINING)
+    with pytest.raises(KeyError, match="seed"):
+        extract_checkpoint(tmp_path / "model.pt", data, tmp_path / "x.zarr", checkpoint="final",
+                           extract={k: v for k, v in EXTRACT.items() if k != "seed"},
+                           training=TRAINING)
+    assert not (tmp_path / "x.zarr").exists()
+
+
+def test_extract_script_runs_the_stage(tmp_path, dataset):
+    import runpy
+    from types import SimpleNamespace
+
+    from intraclass.data import save_dataset
+    from intraclass.models import build_model, save_checkpoint
+
+    data = save_dataset(dataset, tmp_path / "toy.npz")
+    spec = dict(arch="vgg", num_classes=4, in_channels=1, base_width=2)
+    save_checkpoint(tmp_path / "model.pt", build_model(**spec), spec, {"id": "m"}, "fine", 2)
+    out = tmp_path / "act" / "final.zarr"
+    snakemake = SimpleNamespace(
+        input=SimpleNamespace(weights=str(tmp_path / "model.pt"), data=str(data)),
+        output=SimpleNamespace(store=str(out)), log=[str(tmp_path / "extract.log")], threads=1,
+        params=SimpleNamespace(checkpoint="final", extract=EXTRACT, training=TRAINING))
+    script = Path(__file__).parents[1] / "workflow" / "scripts" / "extract.py"
+    root = logging.getLogger()
+    handlers, level, hook = list(root.handlers), root.level, sys.excepthook
+    try:  # the script configures process-wide logging: restore it for the other tests
+        runpy.run_path(str(script), init_globals={"snakemake": snakemake})
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:], sys.excepthook = handlers, hook
+        root.setLevel(level)
+    assert len(open_store(out)) == 20
+    assert "20/20 samples" in (tmp_path / "extract.log").read_text()

@@ -26,7 +26,6 @@ number of samples.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import shutil
@@ -382,15 +381,14 @@ def iter_preactivations(model: nn.Module, sites: Sequence[tuple[str, nn.Module]]
 
 
 def extraction_indices(dataset, split: str, per_class: int | None, seed: int,
-                       train_per_class: int | None, data_seed: int) -> np.ndarray:
+                       train_index: np.ndarray) -> np.ndarray:
     """Rows of ``split`` to extract (sorted int64): the training set the model saw
-    (``train``: :func:`intraclass.data.training_indices` with the training's
-    ``train_per_class`` and ``data_seed``) or the whole test set, then ``per_class``
-    samples per fine class drawn with ``seed`` (None: all of them)."""
-    from intraclass.data import stratified_indices, training_indices
+    (``train_index``, from :func:`intraclass.data.training_indices`) or the whole test
+    set, then ``per_class`` samples per fine class drawn with ``seed`` (None: all)."""
+    from intraclass.data import stratified_indices
 
     if split == "train":
-        base = np.asarray(training_indices(dataset, train_per_class, data_seed), dtype=np.int64)
+        base = np.asarray(train_index, dtype=np.int64)
     elif split == "test":
         base = np.arange(len(dataset.y_test), dtype=np.int64)
     else:
@@ -444,11 +442,13 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     """The ``extract`` stage (docs/stages.md): one checkpoint -> one ``{checkpoint}.zarr``.
 
     ``extract``: ``split``, ``per_class``, ``dtype``, ``batch_size``, ``compressor``,
-    ``seed``; ``training``: ``train_per_class``, ``data_seed``, ``device``.
+    ``seed``; ``training``: ``train_per_class``, ``data_seed``, ``device``. The inputs
+    are normalized exactly as in training (:mod:`intraclass.train`): per-channel mean and
+    std of the training subset, :class:`intraclass.augment.Normalizer`.
     """
-    from intraclass.data import load_dataset
+    from intraclass.augment import Normalizer, channel_stats
+    from intraclass.data import load_dataset, training_indices
     from intraclass.models import bn_relu_sites, load_checkpoint
-    from intraclass.train import model_inputs  # the normalization training uses
 
     missing = [k for k in ("split", "per_class", "dtype", "batch_size", "compressor", "seed")
                if k not in extract]
@@ -459,29 +459,33 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     if extract["dtype"] not in DTYPES or extract["compressor"] not in COMPRESSORS:
         raise ValueError(f"extract.dtype must be in {DTYPES} and extract.compressor in "
                          f"{COMPRESSORS}; got {extract['dtype']!r}, {extract['compressor']!r}")
-    device = pick_device(training["device"])
+    device = pick_device(str(training["device"]))
     path = checkpoint_file(weights, checkpoint)
     model, ckpt = load_checkpoint(path, device)
     dataset = load_dataset(data)
     split = extract["split"]
-    indices = extraction_indices(dataset, split, extract["per_class"], extract["seed"],
-                                 training["train_per_class"], training["data_seed"])
+    train_index = training_indices(dataset, training["train_per_class"], training["data_seed"])
+    indices = extraction_indices(dataset, split, extract["per_class"], extract["seed"], train_index)
+    normalize = Normalizer(*channel_stats(dataset.x_train[train_index]), device=device,
+                           contiguous=device.type != "cuda")
     images = dataset.x_train if split == "train" else dataset.x_test
     fine = np.asarray(dataset.labels(split, "fine"))[indices]
-    coarse = None if dataset.coarse_train is None else np.asarray(dataset.labels(split, "coarse"))[indices]
+    coarse = np.asarray(dataset.labels(split, "coarse"))[indices] if dataset.has_hierarchy else None
     sites = bn_relu_sites(model)
     attrs = {
         "model_id": str(ckpt["hparams"].get("id", "")), "checkpoint": checkpoint,
-        "epoch": int(ckpt["epoch"]), "trained_on": ckpt["labels"], "weights": str(path),
+        "epoch": int(ckpt["epoch"]), "trained_on": str(ckpt["labels"]), "weights": str(path),
         "sample_source": {"data": str(data), "split": split,
                           "train_per_class": training["train_per_class"],
                           "data_seed": training["data_seed"],
                           "per_class": extract["per_class"], "seed": extract["seed"]},
+        "fine_names": list(dataset.fine_names),
+        "coarse_names": list(dataset.coarse_names) if dataset.has_hierarchy else None,
         "device": str(device), "autocast": "bfloat16" if device.type == "cuda" else None,
         "pooling": "global max over space of the BN output (before ReLU)",
     }
-    log.info("extracting %d samples (%s split) x %d sites (%d neurons) from %s on %s",
-             len(indices), split, len(sites), sum(m.num_features for _, m in sites), path, device)
+    log.info("extracting %s: %d samples (%s split) x %d sites (%d neurons) on %s",
+             path, len(indices), split, len(sites), sum(m.num_features for _, m in sites), device)
     started, last = time.perf_counter(), [0.0]
 
     def progress(done: int, total: int) -> None:
@@ -490,7 +494,7 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
             last[0] = elapsed
             log.info("%d/%d samples, %.1f s", done, total, elapsed)
 
-    return write_preactivations(out, model, images, indices, fine, coarse, model_inputs,
+    return write_preactivations(out, model, images, indices, fine, coarse, normalize,
                                 sites=sites, batch_size=int(extract["batch_size"]),
                                 device=device, dtype=extract["dtype"],
                                 compressor=extract["compressor"], attrs=attrs, progress=progress)
