@@ -160,6 +160,13 @@ def test_tiny_run_learns_and_writes_outputs(tmp_path):
     assert ckpt["arch_spec"]["base_width"] == 4 and ckpt["arch_spec"]["in_channels"] == 1
     _, early = load_checkpoint(out.ckpt / "epoch2.pt")
     assert early["epoch"] == 2
+    # every checkpoint carries the input normalization of training (the training set's stats)
+    mean, std = channel_stats(data.x_train)
+    for stored in (ckpt, early):
+        assert stored["normalization"] == {"mean": mean.tolist(), "std": std.tolist()}
+    images = torch.from_numpy(data.x_test[:5])
+    assert torch.equal(Normalizer.from_checkpoint(ckpt, torch.device("cpu"))(images),
+                       Normalizer(mean, std, torch.device("cpu"))(images))
     assert not out.resume.exists()
     assert not list(tmp_path.rglob(".*partial*"))
 

@@ -92,9 +92,23 @@ class Normalizer:
                  contiguous: bool = False):
         # scale folds the /255: (x/255 - mean)/std = x * scale + shift
         std = np.asarray(std, dtype=np.float64)
+        self.mean, self.std = [float(m) for m in mean], [float(v) for v in std]
         self.scale = torch.tensor(1.0 / (255.0 * std), dtype=torch.float32, device=device)
         self.shift = torch.tensor(-np.asarray(mean) / std, dtype=torch.float32, device=device)
         self.contiguous = contiguous
+
+    def to_dict(self) -> dict:
+        """Plain ``{"mean": [...], "std": [...]}`` (stored in every training checkpoint)."""
+        return {"mean": self.mean, "std": self.std}
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint: dict, device: torch.device,
+                        contiguous: bool = False) -> "Normalizer":
+        """The normalization a checkpoint's model was trained with (its ``normalization``)."""
+        if "normalization" not in checkpoint:
+            raise KeyError("checkpoint has no 'normalization' (written before it was stored?)")
+        stats = checkpoint["normalization"]
+        return cls(stats["mean"], stats["std"], device, contiguous)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() * self.scale + self.shift).permute(0, 3, 1, 2)

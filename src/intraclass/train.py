@@ -14,6 +14,10 @@ Procedure (appendix A.2-A.3): SGD with momentum 0.9 at ``lr``, or Adam at ``lr /
 paper); training stops early once an epoch's mean training loss (running, as Keras
 reports it) is below ``stop_loss`` (1e-4).
 
+Inputs are standardized per channel with the training set's statistics
+(:class:`intraclass.augment.Normalizer`); every checkpoint stores them under
+``normalization``, so extraction and sharpness can feed the model exactly what it saw.
+
 Resume: every ``resume_every`` epochs and at the end, ``resume.pt`` (next to the model)
 receives the model, optimizer, scheduler, RNG states (torch CPU and CUDA, the shuffling
 generator), the history and the evolution snapshots, atomically. A rerun continues from
@@ -165,6 +169,39 @@ def _load_resume(path: Path, fingerprint: str, log: logging.Logger) -> dict | No
     return state
 
 
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, images: torch.Tensor,
+                labels: torch.Tensor, normalize: Normalizer, generator: torch.Generator,
+                batch_size: int, augment: bool, autocast: bool) -> tuple[float, float]:
+    """One epoch over device-resident uint8 (N, H, W, C) ``images``; (mean loss, accuracy).
+
+    The permutation and every sample's augmentation are drawn up front from the CPU
+    ``generator`` (so its state at the epoch's start fixes the epoch) and moved to the
+    device in one copy each; the loss and accuracy accumulate on the device, and the
+    only host synchronisation is at the end. The last batch may be smaller.
+    """
+    model.train()
+    count, device = len(images), images.device
+    order = torch.randperm(count, generator=generator).to(device)
+    params = random_shift_flip(count, generator).to(device) if augment else None
+    loss_sum = torch.zeros((), dtype=torch.float64, device=device)
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    for start in range(0, count, batch_size):
+        index = order[start:start + batch_size]
+        batch = images[index]  # uint8 (B, H, W, C)
+        if augment:
+            batch = shift_flip(batch, params[start:start + batch_size])
+        targets = labels[index]
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+            logits = model(normalize(batch))
+        loss = nn.functional.cross_entropy(logits.float(), targets)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        loss_sum += loss.detach() * len(index)
+        correct += (logits.detach().argmax(1) == targets).sum()
+    return loss_sum.item() / count, correct.item() / count
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
              normalize: Normalizer, batch_size: int, autocast: bool) -> tuple[float, float]:
@@ -238,6 +275,7 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
     y_train = torch.from_numpy(np.asarray(data.y_train, dtype=np.int64)).to(device)
     normalize = Normalizer(*channel_stats(data.x_train), device=device, contiguous=not on_cuda)
     n_train = len(x_train)
+    augment = bool(model_params["augment"])
 
     history: list[dict] = []
     snapshots: dict[str, dict] = {}  # evolution checkpoints, kept in resume.pt too
@@ -257,7 +295,7 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
         if epoch in checkpoint_epochs:
             snapshots[str(epoch)] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
             save_checkpoint(outputs.ckpt / f"epoch{epoch}.pt", model, arch_spec, hparams,
-                            labels, epoch)
+                            labels, epoch, normalization=normalize.to_dict())
 
     def save_resume(epoch: int) -> None:
         _save_atomic({"fingerprint": fingerprint, "epoch": epoch, "history": history,
@@ -274,35 +312,16 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
     while epoch < epochs and not early_stopped:
         epoch += 1
         began = time.perf_counter()
-        model.train()
         lr = optimizer.param_groups[0]["lr"]
-        order = torch.randperm(n_train, generator=generator).to(device)
-        augment = bool(model_params["augment"])
-        params = random_shift_flip(n_train, generator).to(device) if augment else None
-        loss_sum = torch.zeros((), dtype=torch.float64, device=device)
-        correct = torch.zeros((), dtype=torch.int64, device=device)
-        for start in range(0, n_train, batch_size):
-            index = order[start:start + batch_size]
-            images = x_train[index]  # uint8 (B, H, W, C)
-            if augment:
-                images = shift_flip(images, params[start:start + batch_size])
-            targets = y_train[index]
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=on_cuda):
-                logits = model(normalize(images))
-            loss = nn.functional.cross_entropy(logits.float(), targets)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            loss_sum += loss.detach() * len(index)
-            correct += (logits.detach().argmax(1) == targets).sum()
+        train_loss, train_acc = train_epoch(model, optimizer, x_train, y_train, normalize,
+                                            generator, batch_size, augment, autocast=on_cuda)
         scheduler.step()
-        train_loss = loss_sum.item() / n_train  # the one host sync of the epoch
         if not math.isfinite(train_loss):
             raise FloatingPointError(f"training loss is {train_loss} at epoch {epoch} "
                                      f"(lr {lr}): the model diverged")
         seconds = time.perf_counter() - began
         history.append({"epoch": epoch, "lr": lr, "train_loss": train_loss,
-                        "train_acc": correct.item() / n_train, "seconds": seconds})
+                        "train_acc": train_acc, "seconds": seconds})
         early_stopped = train_loss < float(training["stop_loss"])
         snapshot(epoch)
         done = sum(h["seconds"] for h in history)
@@ -323,12 +342,14 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
     for e in checkpoint_epochs:
         target = outputs.ckpt / f"epoch{e}.pt"
         if e > epoch:
-            save_checkpoint(target, model, arch_spec, hparams, labels, epoch, requested_epoch=e)
+            save_checkpoint(target, model, arch_spec, hparams, labels, epoch, requested_epoch=e,
+                            normalization=normalize.to_dict())
             filled[str(e)] = epoch
         elif not target.exists():
             weights = build_model(**arch_spec)
             weights.load_state_dict(snapshots[str(e)])
-            save_checkpoint(target, weights, arch_spec, hparams, labels, e)
+            save_checkpoint(target, weights, arch_spec, hparams, labels, e,
+                            normalization=normalize.to_dict())
     if filled:
         log.warning("training ended at epoch %d: checkpoints %s hold the final weights",
                     epoch, sorted(int(e) for e in filled))
@@ -353,7 +374,8 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
         "device": str(device) if not on_cuda else f"{device} ({torch.cuda.get_device_name(device)})",
         "torch_version": torch.__version__, "python_version": platform.python_version(),
     }
-    save_checkpoint(outputs.model, model, arch_spec, hparams, labels, epoch)
+    save_checkpoint(outputs.model, model, arch_spec, hparams, labels, epoch,
+                    normalization=normalize.to_dict())
     _write_atomic(outputs.history, _history_csv(history))
     _write_atomic(outputs.metrics, json.dumps(metrics, indent=2, default=str) + "\n")
     outputs.resume.unlink(missing_ok=True)
