@@ -7,8 +7,12 @@ localrules:
 
 
 def bundled_source(wc):
+    """The shipped file of a bundled dataset, so that a change to it reruns its preparation.
+    Relative to the repository, not the working directory (`-d` may point elsewhere)."""
     options = config["datasets"].get(wc.dataset, {})
-    return [f"resources/{wc.dataset}.npz"] if options.get("source") == "bundled" else []
+    if options.get("source") != "bundled":
+        return []
+    return [str(Path(workflow.basedir) / "resources" / f"{wc.dataset}.npz")]
 
 
 rule prepare_dataset:
