@@ -1,0 +1,94 @@
+"""Rule ``measures``: activation stores of one model -> one tidy CSV (docs/stages.md).
+
+The only module of :mod:`intraclass.measures` that does I/O. Each store is read one
+layer at a time (memory: one layer plus the per-class tables), its statistics computed
+once by :func:`intraclass.measures.measure_stats`, and every row of
+:meth:`MeasureStats.rows` written with its checkpoint name.
+
+Labels: a model trained on ``coarse`` labels gets c3, c4 on the superclasses and c1,
+c2 (subclasses within superclasses, section 2.2); one trained on ``fine`` labels gets
+c3, c4 on the fine labels only, as in the paper (c1, c2 need a coarser training label).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from intraclass.runtime import atomic_target
+
+from .compute import COLUMNS, MEASURES, MeasureSettings, measure_stats
+
+LABELS = ("fine", "coarse")
+CSV_COLUMNS = ["checkpoint", *COLUMNS]
+
+log = logging.getLogger(__name__)
+
+
+def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettings) -> pd.DataFrame:
+    """Tidy rows of one activation store (columns :data:`~intraclass.measures.COLUMNS`)."""
+    from intraclass.activations import open_store  # zarr is needed only here
+
+    if labels not in LABELS:
+        raise ValueError(f"labels must be one of {LABELS}, got {labels!r}")
+    store = open_store(path)
+    if labels == "coarse":
+        if store.coarse is None:
+            raise ValueError(f"store {path} has no coarse labels but the model was trained on "
+                             "coarse labels (labels: coarse)")
+        fine, coarse, trained = store.fine, store.coarse, store.coarse
+        measures = MEASURES
+    else:
+        fine = coarse = None
+        trained = store.fine
+        measures = ("c3", "c4")
+
+    def layers():
+        for i, name in enumerate(store.layer_names):
+            start = time.perf_counter()
+            yield store.layers([name])[0]
+            log.info("  layer %d/%d %s (%d neurons): %.2f s", i + 1, len(store.layer_names),
+                     name, store.neurons[i], time.perf_counter() - start)
+
+    stats = measure_stats(layers(), fine, coarse, trained, measures, settings.c4_quantile)
+    return stats.rows(settings)
+
+
+def measures_table(stores: Sequence, checkpoints: Sequence[str], labels: str,
+                   settings: MeasureSettings | Mapping) -> pd.DataFrame:
+    """Rows of every store, with a leading ``checkpoint`` column (:data:`CSV_COLUMNS`)."""
+    if not isinstance(settings, MeasureSettings):
+        settings = MeasureSettings.from_params(settings)
+    if len(stores) != len(checkpoints):
+        raise ValueError(f"{len(stores)} stores but {len(checkpoints)} checkpoint names")
+    if len(set(checkpoints)) != len(checkpoints):
+        raise ValueError(f"checkpoint names repeat: {list(checkpoints)}")
+    frames = []
+    for store, checkpoint in zip(stores, checkpoints):
+        start = time.perf_counter()
+        log.info("measures of %s (%s)", checkpoint, store)
+        frame = store_measures(store, labels, settings)
+        frame.insert(0, "checkpoint", checkpoint)
+        frames.append(frame)
+        log.info("%s done: %d rows in %.1f s", checkpoint, len(frame), time.perf_counter() - start)
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_measures_csv(stores: Sequence, checkpoints: Sequence[str], labels: str,
+                       settings: MeasureSettings | Mapping, out: str | os.PathLike) -> Path:
+    """Compute :func:`measures_table` and write it to ``out`` atomically (temp + rename)."""
+    table = measures_table(stores, checkpoints, labels, settings)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_target(out)
+    try:
+        table.to_csv(tmp, index=False, float_format="%.17g")
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

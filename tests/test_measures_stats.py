@@ -1,0 +1,131 @@
+"""Per-class statistics of Eqs. 1-4 (intraclass.measures.stats) against plain references:
+explicit loops over neurons, scikit-learn's cosine silhouette, explicit distance matrices."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import silhouette_samples
+from sklearn.metrics.pairwise import cosine_distances
+
+from intraclass.measures import reference as ref
+from intraclass.measures import stats
+from intraclass.measures.labels import hierarchy, partition
+
+RTOL, ATOL = 1e-6, 1e-12
+
+
+def make_data(seed, n_super=3, n_sub=3, per_sub=(8, 30), widths=(5, 9, 2), dtype=np.float32):
+    """Random layers over a shuffled hierarchy with unequal class sizes, non-contiguous
+    label ids, a dead neuron, and rows that are all-negative in the narrow layer."""
+    rng = np.random.default_rng(seed)
+    sizes = rng.integers(*per_sub, size=n_super * n_sub)
+    sub = np.repeat(np.arange(n_super * n_sub), sizes)
+    fine, coarse = sub * 7 + 3, (sub // n_sub) * 11  # label ids 3, 10, 17, ... and 0, 11, 22
+    perm = rng.permutation(len(fine))
+    fine, coarse = fine[perm], coarse[perm]
+    layers = [(rng.normal(size=(len(fine), d)) * rng.uniform(0.5, 3, d) + rng.normal(size=d)).astype(dtype)
+              for d in widths]
+    layers[0][:, 2] = -np.abs(layers[0][:, 2]) - 0.01  # a dead neuron
+    layers[2][: len(fine) // 4] = -1.0  # zero rows after the ReLU
+    return layers, fine, coarse
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_selectivity_matches_neuron_loop(seed):
+    layers, fine, coarse = make_data(seed)
+    hier = hierarchy(fine, coarse, len(fine))
+    fast = np.concatenate([stats.selectivity(x, hier) for x in layers], axis=1)
+    np.testing.assert_allclose(fast, ref.reference_selectivity(layers, fine, coarse), rtol=RTOL, atol=ATOL)
+    assert np.all(fast[:, 2] == 0.0)  # the dead neuron
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("level", ["fine", "coarse"])
+def test_std_ratio_matches_neuron_loop(seed, level):
+    layers, fine, coarse = make_data(seed)
+    labels = fine if level == "fine" else coarse
+    part = partition(labels, len(labels))
+    fast = np.concatenate([stats.std_ratio(x, part) for x in layers], axis=1)
+    np.testing.assert_allclose(fast, ref.reference_std_ratio(layers, labels), rtol=RTOL, atol=ATOL)
+    assert np.all(fast[:, 2] == 0.0)
+
+
+def test_pooled_coarse_moments_equal_direct_moments():
+    layers, fine, coarse = make_data(3)
+    hier = hierarchy(fine, coarse, len(fine))
+    pooled = stats.pool_moments(stats.class_moments(layers[1], hier.fine), hier)
+    direct = stats.class_moments(layers[1], hier.coarse)
+    np.testing.assert_allclose(pooled.mean, direct.mean, rtol=1e-12)
+    np.testing.assert_allclose(pooled.m2, direct.m2, rtol=1e-12)
+    np.testing.assert_array_equal(pooled.count, direct.count)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_silhouette_matches_sklearn(seed):
+    layers, fine, coarse = make_data(seed)
+    hier = hierarchy(fine, coarse, len(fine))
+    fast = np.stack([stats.subclass_silhouette(x, hier) for x in layers], axis=1)
+    np.testing.assert_allclose(fast, ref.reference_silhouette(layers, fine, coarse), rtol=RTOL, atol=ATOL)
+
+
+def test_silhouette_zero_vectors_follow_sklearn():
+    """A zero activation vector: distance 1 to every other sample, 0 to itself."""
+    x = np.array([[-1, -1], [1, 0], [1, 0.1], [0.9, 0.05], [0, 1], [0.1, 1], [-2, -3], [0.05, 0.9]])
+    fine = np.array([0, 0, 0, 0, 1, 1, 1, 1])
+    coarse = np.zeros(8, dtype=int)
+    hier = hierarchy(fine, coarse, 8)
+    expected = silhouette_samples(np.maximum(x, 0), fine, metric="cosine")
+    # zero rows: a = 1 (self excluded), b = 1, so 0; with a self-distance of 1 it would be -1/4
+    assert expected[0] == 0.0 and expected[6] == 0.0
+    np.testing.assert_allclose(
+        stats.subclass_silhouette(x, hier),
+        [expected[fine == 0].mean(), expected[fine == 1].mean()], rtol=RTOL, atol=ATOL)
+
+
+def test_c4_representation_matches_neuron_loop():
+    layers, _, _ = make_data(4)
+    for x in layers:
+        fast = stats.c4_representation(x, 0.75)
+        np.testing.assert_allclose(fast, ref.reference_c4_representation(x, 0.75), rtol=RTOL, atol=ATOL)
+    assert stats.c4_representation(layers[0]).shape[1] == layers[0].shape[1] - 1  # dead dropped
+    active = (stats.c4_representation(layers[1], 0.75) > 0).mean(axis=0)
+    np.testing.assert_allclose(active, 0.25, atol=1.5 / len(layers[1]))
+
+
+@pytest.mark.parametrize("zeros", [0, 5, 30])
+def test_gram_spread_equals_explicit_pairwise_std(zeros):
+    rng = np.random.default_rng(zeros)
+    r = np.maximum(rng.normal(size=(60, 7)), 0)
+    r[:zeros] = 0.0
+    u, sq = stats.unit_rows(r)
+    dist = cosine_distances(r)
+    explicit = dist[~np.eye(60, dtype=bool)].std()
+    assert stats.gram_moments(u, sq).spread() == pytest.approx(explicit, rel=RTOL)
+    halves = stats.gram_moments(u[:25], sq[:25]) + stats.gram_moments(u[25:], sq[25:])
+    assert halves.spread() == pytest.approx(explicit, rel=RTOL)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("quantile", [0.75, 0.5])
+def test_spread_ratio_matches_explicit_distances(seed, quantile):
+    layers, fine, coarse = make_data(seed)
+    for labels in (fine, coarse):
+        part = partition(labels, len(labels))
+        fast = np.stack([stats.spread_ratio(x, part, quantile) for x in layers], axis=1)
+        slow = ref.reference_spread_ratio(layers, labels, quantile)
+        np.testing.assert_allclose(fast, slow, rtol=RTOL, atol=ATOL)
+
+
+def test_spread_ratio_of_degenerate_layers_is_zero():
+    part = partition(np.repeat([0, 1], 5), 10)
+    all_dead = -np.ones((10, 3))
+    assert np.all(stats.spread_ratio(all_dead, part) == 0.0)
+    np.testing.assert_array_equal(ref.reference_spread_ratio([all_dead], np.repeat([0, 1], 5))[:, 0], 0.0)
+
+
+def test_float16_input_is_accumulated_in_float64():
+    layers, fine, coarse = make_data(5, dtype=np.float16)
+    hier = hierarchy(fine, coarse, len(fine))
+    as64 = [x.astype(np.float64) for x in layers]
+    for x, y in zip(layers, as64):
+        np.testing.assert_array_equal(stats.selectivity(x, hier), stats.selectivity(y, hier))
+        np.testing.assert_array_equal(stats.subclass_silhouette(x, hier), stats.subclass_silhouette(y, hier))
