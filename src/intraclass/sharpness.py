@@ -1,0 +1,510 @@
+"""Magnitude-aware sharpness baselines 1/sigma', 1/sigma'', 1/alpha', 1/alpha''.
+
+The paper (section 3.2, last paragraph; Tables 1-3) compares its intraclass measures with
+the magnitude-aware sharpness measures of Jiang et al. (2020, "Fantastic generalization
+measures", sharpness-based measures and their Algorithms 1-2). Settings follow
+REFERENCE.md "Sharpness baselines" (the authors' code); every one is a key of
+:data:`DEFAULTS` and can be overridden key by key.
+
+Perturbation of a weight tensor ``w0`` at magnitude ``m`` (``offset`` = 1e-3):
+
+* sigma (random): ``w = w0 + m * (|w0| + offset) * z``, ``z ~ N(0, 1)`` elementwise, i.e.
+  noise N(0, (m(|w0| + offset))^2). The accuracy at ``m`` is the mean over ``draws`` = 10
+  draws, each with fresh noise on a fresh random ``subset`` = 10% of the training set.
+* alpha (worst case): gradient *ascent* on the cross-entropy, ``epochs`` = 5 epochs of
+  ``steps_per_epoch`` = 50 SGD steps on random batches of 128 training samples, lr 1.0,
+  x0.1 from epoch ``lr_decay_epoch`` = 3 on; after each step, the weights are projected
+  onto the box ``w0 +- m * (|w0| + offset)``. The ascent stops early as soon as the
+  accuracy on the current batch (measured in the forward pass that computes the loss,
+  before that step is applied) is <= ``stop_acc`` = 0.7: the batch is the only data the
+  ascent sees, so this costs nothing extra. The accuracy at ``m`` is then the accuracy
+  of the perturbed model on a fresh random ``subset`` = 10% of the training set (REFERENCE
+  does not say on which data; 10% as for sigma).
+
+Variants (the paper's wording: "perturbations applied on kernels only (i.e. not on
+biases and batch normalization weights) with batch normalization layers in batch
+statistics mode"):
+
+* ``sigma1`` = 1/sigma', ``alpha1`` = 1/alpha': every trainable tensor is perturbed, the
+  model in inference mode (batch norm uses its running statistics, dropout off).
+* ``sigma2`` = 1/sigma'', ``alpha2`` = 1/alpha'': kernels only (tensors with ndim > 1:
+  convolution and dense weights), batch norm normalises with the statistics of each
+  evaluation batch, dropout off. The running statistics are never updated (batch norm
+  is run with ``track_running_stats=False`` for the probe), so with batch statistics the
+  result depends on ``eval_batch_size`` (the ascent batches of alpha'' have
+  ``alpha.batch_size`` samples); evaluation splits a subset into equal batches.
+
+The magnitude ``m`` is found by bisection (Jiang et al., Algorithm 1): the training
+accuracy decreases with ``m``; start with ``[m_min, m_max]`` (sigma: [0, 2], alpha:
+[0, 0.25]), evaluate the midpoint, stop when ``|acc - target| <= tol`` (target 0.9, tol
+5e-3) or when the interval is narrower than ``min_width`` (1e-5), or after ``max_steps``
+(20); otherwise keep the half where the target lies. The measure is ``1/m`` at the last
+midpoint (Jiang et al. report ``1/sigma'^2``; ranks are the same). "Training accuracy"
+is on the set the model was trained on, with the labels it was trained on.
+
+The model is never changed: every probe restores the perturbed tensors from copies, bit
+for bit, and restores every module's mode; batch-norm buffers are never written.
+Randomness comes from one seeded :class:`torch.Generator` per measure, on the model's
+device: the same seed gives the same result on the CPU.
+
+Magnitude-aware noise is invariant, elementwise, to rescaling a tensor when ``offset``
+is 0: scaling a kernel that feeds a batch norm (or the logits, whose argmax is
+scale-free) by ``c`` scales its noise by ``c`` too, so sigma' and sigma'' do not change
+(tests/test_sharpness.py checks it). The ``offset`` breaks the invariance for tiny
+weights, and alpha is not invariant at all: its SGD step ``lr * grad`` does not scale
+with the weights.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from intraclass.runtime import atomic_target
+
+#: The four measures: name -> (perturbation kind, kernels only + batch-statistics mode).
+VARIANTS: dict[str, tuple[str, bool]] = {
+    "sigma1": ("sigma", False),  # 1/sigma'
+    "sigma2": ("sigma", True),   # 1/sigma''
+    "alpha1": ("alpha", False),  # 1/alpha'
+    "alpha2": ("alpha", True),   # 1/alpha''
+}
+MEASURES = tuple(VARIANTS)
+
+#: REFERENCE.md "Sharpness baselines". ``eval_batch_size`` and ``bf16`` are ours.
+DEFAULTS: dict = {
+    "measures": list(MEASURES),
+    "seed": 0,
+    "eval_batch_size": 1000,  # samples per evaluation forward pass (batch statistics of sigma''/alpha'')
+    "bf16": True,             # bf16 autocast on CUDA (ignored on the CPU)
+    "sigma": {
+        "draws": 10,          # noise draws averaged per probe
+        "subset": 0.1,        # fraction of the training set per draw
+        "offset": 1e-3,       # noise std m * (|w| + offset)
+        "m_min": 0.0,
+        "m_max": 2.0,
+        "max_steps": 20,
+        "target": 0.9,        # training accuracy searched for
+        "tol": 5e-3,          # stop when |acc - target| <= tol
+        "min_width": 1e-5,    # ... or when the interval is narrower
+    },
+    "alpha": {
+        "lr": 1.0,
+        "lr_decay": 0.1,
+        "lr_decay_epoch": 3,  # epochs >= this one use lr * lr_decay
+        "epochs": 5,
+        "steps_per_epoch": 50,
+        "batch_size": 128,
+        "stop_acc": 0.7,      # stop the ascent once the batch accuracy is <= this
+        "subset": 0.1,        # fraction of the training set the final accuracy is measured on
+        "offset": 1e-3,       # box w0 +- m * (|w0| + offset)
+        "m_min": 0.0,
+        "m_max": 0.25,
+        "max_steps": 20,
+        "target": 0.9,
+        "tol": 5e-3,
+        "min_width": 1e-5,
+    },
+}
+
+# Validation of every setting: (type, predicate, what the predicate requires).
+_POSITIVE_INT = (int, lambda v: v >= 1, "an integer >= 1")
+_NONNEG_INT = (int, lambda v: v >= 0, "an integer >= 0")
+_FRACTION = (float, lambda v: 0.0 < v <= 1.0, "a number in (0, 1]")
+_PROBABILITY = (float, lambda v: 0.0 <= v <= 1.0, "a number in [0, 1]")
+_NONNEG = (float, lambda v: v >= 0.0, "a number >= 0")
+_POSITIVE = (float, lambda v: v > 0.0, "a number > 0")
+_SEARCH_RULES = {
+    "offset": _NONNEG, "m_min": _NONNEG, "m_max": _POSITIVE, "max_steps": _POSITIVE_INT,
+    "target": _PROBABILITY, "tol": _NONNEG, "min_width": _NONNEG,
+}
+_RULES = {
+    "seed": _NONNEG_INT,
+    "eval_batch_size": _POSITIVE_INT,
+    "bf16": (bool, lambda v: True, "true or false"),
+    "sigma": {"draws": _POSITIVE_INT, "subset": _FRACTION, **_SEARCH_RULES},
+    "alpha": {
+        "lr": _POSITIVE, "lr_decay": _POSITIVE, "lr_decay_epoch": _NONNEG_INT,
+        "epochs": _POSITIVE_INT, "steps_per_epoch": _POSITIVE_INT, "batch_size": _POSITIVE_INT,
+        "stop_acc": _PROBABILITY, "subset": _FRACTION, **_SEARCH_RULES,
+    },
+}
+
+log_default = logging.getLogger(__name__)
+
+
+# ----------------------------------------------------------------------------- settings
+
+def resolve_settings(overrides: Mapping | None = None) -> dict:
+    """:data:`DEFAULTS` overridden key by key by ``overrides`` (the config's ``sharpness``).
+
+    Raises ``ValueError`` naming the key for an unknown key, a wrong type or a value out
+    of range, so that a bad config fails before any work starts.
+    """
+    settings = copy.deepcopy(DEFAULTS)
+    if overrides is None:
+        return settings
+    if not isinstance(overrides, Mapping):
+        raise ValueError(f"sharpness settings must be a mapping, got {type(overrides).__name__}")
+    for key, value in overrides.items():
+        if key not in DEFAULTS:
+            raise ValueError(f"sharpness: unknown key {key!r} (known: {', '.join(DEFAULTS)})")
+        if key in ("sigma", "alpha"):
+            if not isinstance(value, Mapping):
+                raise ValueError(f"sharpness.{key} must be a mapping, got {type(value).__name__}")
+            for sub, sub_value in value.items():
+                if sub not in DEFAULTS[key]:
+                    raise ValueError(f"sharpness.{key}: unknown key {sub!r} "
+                                     f"(known: {', '.join(DEFAULTS[key])})")
+                settings[key][sub] = _checked(f"sharpness.{key}.{sub}", sub_value, _RULES[key][sub])
+        elif key == "measures":
+            settings[key] = _checked_measures(value)
+        else:
+            settings[key] = _checked(f"sharpness.{key}", value, _RULES[key])
+    for kind in ("sigma", "alpha"):
+        if settings[kind]["m_min"] >= settings[kind]["m_max"]:
+            raise ValueError(f"sharpness.{kind}: m_min ({settings[kind]['m_min']}) must be "
+                             f"below m_max ({settings[kind]['m_max']})")
+    return settings
+
+
+def _checked(name: str, value, rule):
+    kind, ok, requirement = rule
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind) or not ok(value):
+        raise ValueError(f"{name} must be {requirement}, got {value!r}")
+    return value
+
+
+def _checked_measures(value) -> list[str]:
+    if isinstance(value, str) or not isinstance(value, (list, tuple)) or not value:
+        raise ValueError(f"sharpness.measures must be a non-empty list of {list(MEASURES)}, "
+                         f"got {value!r}")
+    unknown = [v for v in value if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"sharpness.measures: unknown measure(s) {unknown} (known: {list(MEASURES)})")
+    if len(set(value)) != len(value):
+        raise ValueError(f"sharpness.measures lists a measure twice: {value!r}")
+    return list(value)
+
+
+# ------------------------------------------------------------------- model-state helpers
+
+def perturbed_parameters(model: nn.Module, kernels_only: bool) -> list[nn.Parameter]:
+    """The tensors a measure perturbs: every trainable one, or kernels only (ndim > 1)."""
+    return [p for p in model.parameters() if p.requires_grad and (p.ndim > 1 or not kernels_only)]
+
+
+@contextlib.contextmanager
+def forward_mode(model: nn.Module, batch_stats: bool) -> Iterator[None]:
+    """Inference mode (dropout off); with ``batch_stats``, batch norm normalises with the
+    statistics of the current batch and never updates its running statistics.
+
+    Every module's ``training`` flag and every batch norm's ``track_running_stats`` are
+    restored on exit. (``BatchNorm`` in training mode with ``track_running_stats=False``
+    passes no running buffers to ``F.batch_norm``: batch statistics, buffers untouched.)
+    """
+    modes = [(module, module.training) for module in model.modules()]
+    norms = [(module, module.track_running_stats) for module in model.modules()
+             if isinstance(module, nn.modules.batchnorm._BatchNorm)]
+    try:
+        model.eval()
+        if batch_stats:
+            for norm, _ in norms:
+                norm.train()
+                norm.track_running_stats = False
+        yield
+    finally:
+        for norm, tracked in norms:
+            norm.track_running_stats = tracked
+        for module, training in modes:
+            module.training = training
+
+
+class _Originals:
+    """Copies of the perturbed tensors and their noise scales ``|w0| + offset``."""
+
+    def __init__(self, params: list[nn.Parameter], offset: float):
+        self.params = params
+        self.values = [p.detach().clone() for p in params]
+        self.scales = [v.abs() + offset for v in self.values]
+
+    @torch.no_grad()
+    def restore(self) -> None:
+        for p, value in zip(self.params, self.values):
+            p.copy_(value)
+
+
+# ------------------------------------------------------------------------- evaluation
+
+class Evaluator:
+    """Accuracy of a model on device-resident training data, in large batches.
+
+    ``x`` (N, ...) raw samples (uint8 images on the device in the workflow), ``y`` (N,)
+    int64 labels; ``preprocess`` maps a batch of ``x`` to the model's input (the
+    training normalisation); ``None`` is the identity.
+    """
+
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, preprocess: Callable | None,
+                 batch_size: int, bf16: bool = True):
+        if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+            raise ValueError(f"need as many labels as samples (> 0), got x {tuple(x.shape)} "
+                             f"and y {tuple(y.shape)}")
+        self.x, self.y = x, y.long()
+        self.preprocess = preprocess or (lambda batch: batch)
+        self.batch_size = batch_size
+        self.device = x.device
+        self.use_bf16 = bf16 and self.device.type == "cuda"
+
+    @property
+    def size(self) -> int:
+        return self.x.shape[0]
+
+    def autocast(self):
+        if self.use_bf16:
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def logits(self, model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return model(self.preprocess(self.x[idx]))
+
+    @torch.no_grad()
+    def correct(self, model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
+        """Number of correctly classified samples among ``idx`` (a 0-d device tensor).
+
+        ``idx`` is split into equal batches of at most ``batch_size``, so that batch
+        statistics (sigma'', alpha'') always come from comparable batches.
+        """
+        total = torch.zeros((), dtype=torch.int64, device=self.device)
+        for chunk in torch.tensor_split(idx, math.ceil(len(idx) / self.batch_size)):
+            total += (self.logits(model, chunk).argmax(1) == self.y[chunk]).sum()
+        return total
+
+    def random_indices(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` distinct random sample indices (all of them when ``count >= size``)."""
+        return torch.randperm(self.size, generator=generator, device=self.device)[:count]
+
+    def random_subset(self, fraction: float, generator: torch.Generator) -> torch.Tensor:
+        """A fresh random ``fraction`` of the samples (at least one)."""
+        return self.random_indices(max(1, round(fraction * self.size)), generator)
+
+
+# -------------------------------------------------------------------------- bisection
+
+@dataclass
+class SearchResult:
+    """One measure: ``value`` = 1/m at the last bisection midpoint ``m``."""
+
+    value: float
+    m: float
+    accuracy: float
+    converged: bool           # |accuracy - target| <= tol
+    trace: list[dict] = field(default_factory=list)  # [{m, acc, ...}] per bisection step
+    seconds: float = 0.0
+
+
+def bisect(probe: Callable[[float], dict], *, m_min: float, m_max: float, max_steps: int,
+           target: float, tol: float, min_width: float, name: str = "",
+           log: logging.Logger | None = None) -> SearchResult:
+    """Search the ``m`` at which the accuracy ``probe(m)["acc"]``, decreasing in ``m``,
+    reaches ``target`` (Jiang et al. 2020, Algorithm 1; REFERENCE.md).
+
+    Each step evaluates the midpoint ``m`` of ``[low, high]``; stop when
+    ``|acc - target| <= tol``, else keep ``[m, high]`` if ``acc > target`` (too little
+    perturbation) or ``[low, m]``; stop too when ``high - low < min_width`` or after
+    ``max_steps``. ``probe`` returns a dict with ``acc`` (and any extra trace fields).
+    """
+    log = log or log_default
+    start = time.perf_counter()
+    low, high = m_min, m_max
+    trace: list[dict] = []
+    m = acc = math.nan
+    for step in range(1, max_steps + 1):
+        m = (low + high) / 2
+        point = {"m": m, **probe(m)}
+        acc = float(point["acc"])
+        trace.append(point)
+        log.info("%s step %d/%d: m=%.6g acc=%.4f (target %.3g, interval [%.6g, %.6g]) %.1fs",
+                 name, step, max_steps, m, acc, target, low, high, time.perf_counter() - start)
+        if abs(acc - target) <= tol:
+            break
+        if acc > target:
+            low = m
+        else:
+            high = m
+        if high - low < min_width:
+            break
+    return SearchResult(value=1.0 / m, m=m, accuracy=acc, converged=abs(acc - target) <= tol,
+                        trace=trace, seconds=time.perf_counter() - start)
+
+
+# ----------------------------------------------------------------------------- probes
+
+def sigma_probe(model: nn.Module, evaluator: Evaluator, kernels_only: bool, settings: dict,
+                generator: torch.Generator) -> Callable[[float], dict]:
+    """``probe(m)``: training accuracy under magnitude-aware Gaussian noise of scale ``m``,
+    averaged over ``draws`` draws, each on a fresh random ``subset`` of the training set."""
+    originals = _Originals(perturbed_parameters(model, kernels_only), settings["offset"])
+
+    @torch.no_grad()
+    def probe(m: float) -> dict:
+        correct = torch.zeros((), dtype=torch.int64, device=evaluator.device)
+        seen = 0
+        with forward_mode(model, batch_stats=kernels_only):
+            for _ in range(settings["draws"]):
+                idx = evaluator.random_subset(settings["subset"], generator)
+                try:
+                    for p, value, scale in zip(originals.params, originals.values, originals.scales):
+                        noise = torch.randn(p.shape, generator=generator, device=p.device, dtype=p.dtype)
+                        p.copy_(torch.addcmul(value, scale, noise, value=m))
+                    correct += evaluator.correct(model, idx)
+                finally:
+                    originals.restore()
+                seen += len(idx)
+        return {"acc": correct.item() / seen}
+
+    return probe
+
+
+def alpha_probe(model: nn.Module, evaluator: Evaluator, kernels_only: bool, settings: dict,
+                generator: torch.Generator) -> Callable[[float], dict]:
+    """``probe(m)``: training accuracy after projected gradient ascent of the cross-entropy
+    inside the box ``w0 +- m(|w0| + offset)``; also reports the ascent steps taken."""
+    originals = _Originals(perturbed_parameters(model, kernels_only), settings["offset"])
+
+    def ascend(m: float) -> int:
+        """Projected SGD ascent; returns the number of steps applied."""
+        box = list(zip(originals.values, originals.scales))
+        lows = [torch.sub(value, scale, alpha=m) for value, scale in box]
+        highs = [torch.add(value, scale, alpha=m) for value, scale in box]
+        steps = 0
+        for epoch in range(settings["epochs"]):
+            lr = settings["lr"] * (settings["lr_decay"] if epoch >= settings["lr_decay_epoch"] else 1.0)
+            for _ in range(settings["steps_per_epoch"]):
+                idx = evaluator.random_indices(settings["batch_size"], generator)
+                logits = evaluator.logits(model, idx).float()
+                labels = evaluator.y[idx]
+                if (logits.argmax(1) == labels).float().mean().item() <= settings["stop_acc"]:
+                    return steps
+                grads = torch.autograd.grad(F.cross_entropy(logits, labels), originals.params)
+                with torch.no_grad():
+                    for p, grad, low, high in zip(originals.params, grads, lows, highs):
+                        p.add_(grad, alpha=lr).clamp_(min=low, max=high)
+                steps += 1
+        return steps
+
+    def probe(m: float) -> dict:
+        with forward_mode(model, batch_stats=kernels_only):
+            try:
+                steps = ascend(m)
+                idx = evaluator.random_subset(settings["subset"], generator)
+                correct = evaluator.correct(model, idx).item()
+            finally:
+                originals.restore()
+        return {"acc": correct / len(idx), "ascent_steps": steps}
+
+    return probe
+
+
+_PROBES = {"sigma": sigma_probe, "alpha": alpha_probe}
+
+
+# ----------------------------------------------------------------------------- driver
+
+def measure_seed(seed: int, name: str) -> int:
+    """Seed of one measure's generator: its results do not depend on which others run."""
+    return int(np.random.SeedSequence([seed, MEASURES.index(name)]).generate_state(1)[0])
+
+
+def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+                      settings: Mapping | None = None, *, preprocess: Callable | None = None,
+                      log: logging.Logger | None = None) -> dict:
+    """All requested sharpness measures of ``model`` on its training set ``(x, y)``.
+
+    ``x``, ``y`` are moved to the model's device (keep them there to avoid a copy);
+    ``preprocess`` maps a batch of ``x`` to the model input. Returns a JSON-ready dict:
+    ``{"measures": {name: {value, m, accuracy, converged, trace, seconds}},
+    "train_accuracy", "n_train", "device", "settings"}``. The model's parameters,
+    buffers and modes are the same afterwards, bit for bit.
+    """
+    log = log or log_default
+    settings = resolve_settings(settings)
+    device = next(model.parameters()).device
+    evaluator = Evaluator(x.to(device), y.to(device), preprocess, settings["eval_batch_size"],
+                          settings["bf16"])
+    everything = torch.arange(evaluator.size, device=device)
+    with forward_mode(model, batch_stats=False):
+        train_accuracy = evaluator.correct(model, everything).item() / evaluator.size
+    log.info("sharpness on %d training samples (%s): unperturbed accuracy %.4f",
+             evaluator.size, device, train_accuracy)
+    results = {}
+    for name in settings["measures"]:
+        kind, kernels_only = VARIANTS[name]
+        generator = torch.Generator(device=device).manual_seed(measure_seed(settings["seed"], name))
+        probe = _PROBES[kind](model, evaluator, kernels_only, settings[kind], generator)
+        search = {k: settings[kind][k] for k in ("m_min", "m_max", "max_steps", "target", "tol", "min_width")}
+        result = bisect(probe, name=name, log=log, **search)
+        log.info("%s = 1/m = %.6g (m=%.6g, acc=%.4f, converged=%s) in %.1fs", name, result.value,
+                 result.m, result.accuracy, result.converged, result.seconds)
+        results[name] = asdict(result)
+    return {"measures": results, "train_accuracy": train_accuracy, "n_train": evaluator.size,
+            "device": str(device), "settings": settings}
+
+
+def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
+                  out_path: str | os.PathLike, settings: Mapping | None, labels: str,
+                  training: Mapping, preprocess: Callable | None = None,
+                  log: logging.Logger | None = None) -> dict:
+    """The ``sharpness`` rule (docs/stages.md): load the model and its training set, compute
+    the measures, write the JSON atomically. ``training`` supplies ``train_per_class``,
+    ``data_seed`` and ``device``; ``labels`` (fine | coarse) the labels trained on.
+    ``preprocess`` defaults to the training normalisation ``intraclass.augment.normalize``.
+    """
+    from intraclass.data import load_dataset, training_indices
+    from intraclass.models import load_checkpoint
+    from intraclass.runtime import pick_device
+
+    log = log or log_default
+    settings = resolve_settings(settings)  # fail on a bad config before loading anything
+    if labels not in ("fine", "coarse"):
+        raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
+    for key in ("train_per_class", "data_seed", "device"):
+        if key not in training:
+            raise ValueError(f"training settings lack {key!r}")
+    if preprocess is None:
+        from intraclass.augment import normalize as preprocess
+    device = pick_device(training["device"])
+    model, checkpoint = load_checkpoint(model_path, device)
+    if checkpoint.get("labels", labels) != labels:
+        raise ValueError(f"{model_path} was trained on {checkpoint['labels']!r} labels, "
+                         f"but the rule asks for {labels!r}")
+    dataset = load_dataset(data_path)
+    indices = training_indices(dataset, training["train_per_class"], training["data_seed"])
+    x = torch.from_numpy(np.ascontiguousarray(dataset.x_train[indices])).to(device)
+    y = torch.from_numpy(np.asarray(dataset.labels("train", labels))[indices]).long().to(device)
+    result = compute_sharpness(model, x, y, settings, preprocess=preprocess, log=log)
+    result["model"] = str(model_path)
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_target(out_path)
+    try:
+        tmp.write_text(json.dumps(result, indent=2) + "\n")
+        os.replace(tmp, out_path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return result
