@@ -246,11 +246,12 @@ def load_dataset(path: str | os.PathLike) -> Dataset:
     if not path.is_file():
         raise DatasetError(f"dataset file {path} does not exist; run the prepare_dataset rule to make it")
     try:
-        npz = np.load(path, allow_pickle=False)
-        if not isinstance(npz, np.lib.npyio.NpzFile):
-            raise DatasetError(f"{path} is a single .npy array, not an .npz dataset file; {redo}")
-        with npz:
-            arrays = {key: npz[key] for key in npz.files}
+        with open(path, "rb") as f:  # our handle: closed even when np.load fails half-way
+            npz = np.load(f, allow_pickle=False)
+            if not isinstance(npz, np.lib.npyio.NpzFile):
+                raise DatasetError(f"{path} is a single .npy array, not an .npz dataset file; {redo}")
+            with npz:
+                arrays = {key: npz[key] for key in npz.files}
     except DatasetError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
@@ -292,9 +293,10 @@ def stratified_indices(
         members = np.flatnonzero(labels == c)
         if len(members) < per_class:
             name = names[c] if names is not None else c
+            smallest = np.bincount(labels, minlength=num_classes).min()
             raise DatasetError(
                 f"class {name!r} has {len(members)} samples, fewer than the {per_class} per class "
-                f"asked for; lower train_per_class (or per_class) to at most the smallest class"
+                f"asked for; ask for at most {smallest} (the smallest class)"
             )
         chosen.append(rng.permutation(members)[:per_class])
     return np.sort(np.concatenate(chosen)).astype(np.int64)
@@ -307,4 +309,7 @@ def training_indices(dataset: Dataset, per_class: int | None, seed: int) -> np.n
     ``data_seed`` (docs/stages.md), so all three see the same training set. Stratified by
     fine class (also when a model trains on superclasses, so subclasses stay balanced).
     """
-    return stratified_indices(dataset.y_train, per_class, seed, dataset.fine_names)
+    try:
+        return stratified_indices(dataset.y_train, per_class, seed, dataset.fine_names)
+    except DatasetError as e:
+        raise DatasetError(f"training set: {e} (training.train_per_class in the config)") from None
