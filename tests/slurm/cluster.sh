@@ -15,7 +15,7 @@
 # /etc/slurm/slurm.conf it did not write, and `stop` removes the two files again.
 # Recipe: ../shared/REFERENCE.md, "SLURM".
 #
-# Settings (environment): INTRACLASS_SLURM_DIR, INTRACLASS_SLURM_GPUS (fake GPUs, 1),
+# Settings (environment): INTRACLASS_SLURM_DIR, INTRACLASS_SLURM_GPUS (fake GPUs, 1 to 5; default 1),
 # INTRACLASS_SLURM_CTLD_PORT (16817), INTRACLASS_SLURM_SLURMD_PORT (16818): not the
 # standard 6817/6818, so that they never meet a real cluster's daemons.
 set -euo pipefail
@@ -54,8 +54,12 @@ install() {
     [[ -s /etc/munge/munge.key ]] || die "/etc/munge/munge.key missing (the munge package creates it)"
 }
 
+# running PID: PID is a process and not a zombie (a daemon that exited but whose parent
+# has not reaped it yet is gone for our purposes)
+running() { [[ -r "/proc/$1/status" ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
+
 # alive PIDFILE: the pid in PIDFILE is a running process
-alive() { [[ -s "$1" ]] && kill -0 "$(cat "$1")" 2>/dev/null; }
+alive() { [[ -s "$1" ]] && running "$(cat "$1")"; }
 
 # wait_for SECONDS CMD...: poll CMD every 0.2 s until it succeeds
 wait_for() {
@@ -78,14 +82,16 @@ write_configs() {
     { echo "$MARK"; sed -e "s|@STATE@|$STATE|g" -e "s|@CPUS@|$cpus|g" -e "s|@MEM_MB@|$mem|g" \
         -e "s|@GPUS@|$GPUS|g" -e "s|@CTLD_PORT@|$CTLD_PORT|g" \
         -e "s|@SLURMD_PORT@|$SLURMD_PORT|g" "$HERE/slurm.conf.in"; } >"$ETC/slurm.conf"
-    # The fake GPU: a device file that exists everywhere; several fake GPUs have no files.
+    # The fake GPUs: character devices that exist everywhere (slurmd counts a GPU per
+    # device file; SLURM then sets CUDA_VISIBLE_DEVICES in the job, which finds no CUDA).
+    local devices=(/dev/null /dev/zero /dev/full /dev/random /dev/urandom)
+    ((GPUS >= 1 && GPUS <= ${#devices[@]})) || die "INTRACLASS_SLURM_GPUS must be 1 to ${#devices[@]}"
     {
         echo "$MARK"
-        if [[ "$GPUS" == 1 ]]; then
-            echo "NodeName=localhost Name=gpu File=/dev/null"
-        else
-            echo "NodeName=localhost Name=gpu Count=$GPUS"
-        fi
+        local i
+        for ((i = 0; i < GPUS; i++)); do
+            echo "NodeName=localhost Name=gpu File=${devices[i]}"
+        done
     } >"$ETC/gres.conf"
 }
 
@@ -148,8 +154,8 @@ stop_pid() {
     pid="$(cat "$pidfile")"
     kill -TERM "$pid" 2>/dev/null || true
     local deadline=$((SECONDS + 10))
-    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
-    if kill -0 "$pid" 2>/dev/null; then
+    while running "$pid" && ((SECONDS < deadline)); do sleep 0.2; done
+    if running "$pid"; then
         echo "cluster.sh: $name ($pid) ignored SIGTERM; killing it" >&2
         kill -KILL "$pid" 2>/dev/null || true
     fi
