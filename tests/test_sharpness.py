@@ -312,31 +312,35 @@ def test_small_margin_is_sharper_than_large_margin_for_every_measure():
 # ------------------------------------------------------------------------ the rule's entry
 
 def test_run_sharpness_writes_json_for_a_checkpoint(tmp_path, monkeypatch):
-    """run_sharpness with a real checkpoint and a stand-in for intraclass.data."""
+    """run_sharpness with real checkpoints and a stand-in for intraclass.data."""
+    from intraclass.augment import channel_stats
     from intraclass.models import build_model, save_checkpoint
 
-    arch = {"arch": "vgg", "num_classes": 3, "in_channels": 1, "base_width": 2}
-    torch.manual_seed(0)
-    model = build_model(**arch)
-    save_checkpoint(tmp_path / "model.pt", model, arch, {"id": "m"}, "fine", 1)
     gen = np.random.default_rng(0)
+    images = gen.integers(0, 256, (40, 8, 8, 1), dtype=np.uint8)
+    train_index = np.arange(0, 40, 2)
     dataset = types.SimpleNamespace(
-        x_train=gen.integers(0, 256, (40, 8, 8, 1), dtype=np.uint8),
+        x_train=images,
         labels=lambda split, level: np.arange(40) % 3 if level == "fine" else np.arange(40) % 2,
     )
     data = types.ModuleType("intraclass.data")
     data.load_dataset = lambda path: dataset
-    data.training_indices = lambda ds, per_class, seed: np.arange(0, 40, 2)
+    data.training_indices = lambda ds, per_class, seed: train_index
     monkeypatch.setitem(sys.modules, "intraclass.data", data)
 
-    def to_input(batch):  # uint8 NHWC -> float NCHW
-        return batch.permute(0, 3, 1, 2).float() / 255
-
+    arch = {"arch": "vgg", "num_classes": 3, "in_channels": 1, "base_width": 2}
+    torch.manual_seed(0)
+    model = build_model(**arch)
+    mean, std = channel_stats(images[train_index])
+    # One checkpoint stores its normalization (as training writes it), one does not.
+    save_checkpoint(tmp_path / "model.pt", model, arch, {"id": "m"}, "fine", 1,
+                    normalization={"mean": mean.tolist(), "std": std.tolist()})
+    save_checkpoint(tmp_path / "old.pt", model, arch, {"id": "m"}, "fine", 1)
     training = {"train_per_class": None, "data_seed": 0, "device": "cpu"}
     out = tmp_path / "sharpness" / "m.json"
     tiny = settings(measures=["sigma2", "alpha1"], sigma={"max_steps": 2}, alpha={"max_steps": 2})
-    S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "fine", training,
-                    preprocess=to_input)
+
+    S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "fine", training)
     written = json.loads(out.read_text())
     assert written["n_train"] == 20 and set(written["measures"]) == {"sigma2", "alpha1"}
     for result in written["measures"].values():
@@ -344,9 +348,17 @@ def test_run_sharpness_writes_json_for_a_checkpoint(tmp_path, monkeypatch):
         assert len(result["trace"]) == 2 and result["value"] == pytest.approx(1 / result["m"])
     assert written["settings"]["sigma"]["max_steps"] == 2 and written["settings"]["sigma"]["draws"] == 3
     assert [p.name for p in out.parent.iterdir()] == ["m.json"]  # no temporary left behind
+
+    # Stored and recomputed normalization are the same, so are the results.
+    fallback = S.run_sharpness(tmp_path / "old.pt", "unused.npz", tmp_path / "old.json", tiny,
+                               "fine", training)
+    assert without_seconds(fallback) == without_seconds(written)
+
     with pytest.raises(ValueError, match="trained on 'fine'"):
-        S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "coarse", training,
-                        preprocess=to_input)
+        S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "coarse", training)
     with pytest.raises(ValueError, match="sharpness.sigma: unknown key"):
         S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, {"sigma": {"n": 1}}, "fine",
-                        training, preprocess=to_input)
+                        training)
+    with pytest.raises(ValueError, match="lack"):
+        S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "fine", {"device": "cpu"})
+    assert json.loads(out.read_text()) == written  # failed runs left the output alone

@@ -468,13 +468,17 @@ def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
 def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
                   out_path: str | os.PathLike, settings: Mapping | None, labels: str,
-                  training: Mapping, preprocess: Callable | None = None,
-                  log: logging.Logger | None = None) -> dict:
+                  training: Mapping, log: logging.Logger | None = None) -> dict:
     """The ``sharpness`` rule (docs/stages.md): load the model and its training set, compute
-    the measures, write the JSON atomically. ``training`` supplies ``train_per_class``,
-    ``data_seed`` and ``device``; ``labels`` (fine | coarse) the labels trained on.
-    ``preprocess`` defaults to the training normalisation ``intraclass.augment.normalize``.
+    the measures, write the JSON atomically.
+
+    ``training`` supplies ``train_per_class``, ``data_seed`` (the training subset, as in
+    training) and ``device``; ``labels`` (fine | coarse) the labels trained on. Inputs
+    are normalized as in training: the checkpoint's stored ``normalization``, or (older
+    checkpoints) the per-channel statistics of the training subset, as training computes
+    them (:class:`intraclass.augment.Normalizer`).
     """
+    from intraclass.augment import Normalizer, channel_stats
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import load_checkpoint
     from intraclass.runtime import pick_device
@@ -483,21 +487,25 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     settings = resolve_settings(settings)  # fail on a bad config before loading anything
     if labels not in ("fine", "coarse"):
         raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
-    for key in ("train_per_class", "data_seed", "device"):
-        if key not in training:
-            raise ValueError(f"training settings lack {key!r}")
-    if preprocess is None:
-        from intraclass.augment import normalize as preprocess
-    device = pick_device(training["device"])
+    missing = [key for key in ("train_per_class", "data_seed", "device") if key not in training]
+    if missing:
+        raise ValueError(f"training settings lack {missing}")
+    device = pick_device(str(training["device"]))
     model, checkpoint = load_checkpoint(model_path, device)
-    if checkpoint.get("labels", labels) != labels:
+    if checkpoint["labels"] != labels:
         raise ValueError(f"{model_path} was trained on {checkpoint['labels']!r} labels, "
                          f"but the rule asks for {labels!r}")
     dataset = load_dataset(data_path)
     indices = training_indices(dataset, training["train_per_class"], training["data_seed"])
-    x = torch.from_numpy(np.ascontiguousarray(dataset.x_train[indices])).to(device)
+    images = np.ascontiguousarray(dataset.x_train[indices])  # uint8 (N, H, W, C)
+    contiguous = device.type != "cuda"  # channels_last views on CUDA, as in training
+    if "normalization" in checkpoint:
+        normalize = Normalizer.from_checkpoint(checkpoint, device, contiguous=contiguous)
+    else:
+        normalize = Normalizer(*channel_stats(images), device=device, contiguous=contiguous)
+    x = torch.from_numpy(images).to(device)
     y = torch.from_numpy(np.asarray(dataset.labels("train", labels))[indices]).long().to(device)
-    result = compute_sharpness(model, x, y, settings, preprocess=preprocess, log=log)
+    result = compute_sharpness(model, x, y, settings, preprocess=normalize, log=log)
     result["model"] = str(model_path)
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
