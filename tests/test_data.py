@@ -42,10 +42,11 @@ def offline(monkeypatch):
 
 
 def small_dataset(hierarchy: bool = True, seed: int = 0) -> Dataset:
-    return toy.make_synthetic(seed=seed, n_super=2, n_sub=2, per_class=6, test_per_class=3, size=4) \
-        if hierarchy else dataclasses.replace(
-            toy.make_synthetic(seed=seed, n_super=2, n_sub=2, per_class=6, test_per_class=3, size=4),
-            coarse_train=None, coarse_test=None, coarse_names=None)
+    """24 train + 12 test images of 4x4x1: 4 fine classes in 2 superclasses (or none)."""
+    d = toy.make_synthetic(seed=seed, n_super=2, n_sub=2, per_class=6, test_per_class=3, size=4)
+    if hierarchy:
+        return d
+    return dataclasses.replace(d, coarse_train=None, coarse_test=None, coarse_names=None)
 
 
 def assert_same(a: Dataset, b: Dataset) -> None:

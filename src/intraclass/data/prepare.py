@@ -30,36 +30,36 @@ class Source:
     needs_root: bool = False
 
 
-def _root(o: dict):
-    return o.get("root")
+def _cifar10(o: dict) -> Dataset:
+    return cifar.read_cifar(o["root"], cifar.cifar10_spec(), o["download"])
 
 
+def _cifar100(o: dict) -> Dataset:
+    return cifar.read_cifar(o["root"], cifar.cifar100_spec(), o["download"])
+
+
+def _pick(o: dict, keys: tuple[str, ...]) -> dict:
+    """The options among ``keys`` that the config sets (the builder's defaults for the rest)."""
+    return {k: o[k] for k in keys if k in o}
+
+
+DIGITS_KEYS = ("test_per_class", "seed")
 SYNTHETIC_KEYS = ("seed", "n_super", "n_sub", "per_class", "test_per_class", "size", "channels")
 
 SOURCES: dict[str, dict[str, Source]] = {
-    "cifar10": {
-        "torchvision": Source(lambda o: cifar.read_cifar(o["root"], cifar.cifar10_spec(), o["download"]),
-                              downloads=True, needs_root=True),
-    },
-    "cifar100": {
-        "torchvision": Source(lambda o: cifar.read_cifar(o["root"], cifar.cifar100_spec(), o["download"]),
-                              downloads=True, needs_root=True),
-    },
+    "cifar10": {"torchvision": Source(_cifar10, downloads=True, needs_root=True)},
+    "cifar100": {"torchvision": Source(_cifar100, downloads=True, needs_root=True)},
     "fashion_mnist": {
         "torchvision": Source(lambda o: fashion_mnist.read_torchvision(o["root"], o["download"]),
                               downloads=True, needs_root=True),
-        "local": Source(lambda o: fashion_mnist.read_local(_root(o))),
+        "local": Source(lambda o: fashion_mnist.read_local(o["root"])),  # root None: Debian's dir
     },
     "fashion_mnist_small": {
-        "bundled": Source(lambda o: fashion_mnist.read_bundled(_root(o))),
+        "bundled": Source(lambda o: fashion_mnist.read_bundled(o["root"])),  # root None: resources/
     },
-    "digits": {
-        "sklearn": Source(lambda o: toy.load_digits_dataset(**{k: o[k] for k in ("test_per_class", "seed") if k in o}),
-                          keys=("test_per_class", "seed")),
-    },
+    "digits": {"sklearn": Source(lambda o: toy.load_digits_dataset(**_pick(o, DIGITS_KEYS)), keys=DIGITS_KEYS)},
     "synthetic": {
-        "synthetic": Source(lambda o: toy.make_synthetic(**{k: o[k] for k in SYNTHETIC_KEYS if k in o}),
-                            keys=SYNTHETIC_KEYS),
+        "synthetic": Source(lambda o: toy.make_synthetic(**_pick(o, SYNTHETIC_KEYS)), keys=SYNTHETIC_KEYS),
     },
 }
 
@@ -75,7 +75,8 @@ def _check_options(name: str, options: Mapping[str, Any] | None) -> tuple[Source
         raise DatasetError(f"{where} must be a mapping of options, not {type(options).__name__}")
     options = dict(options)
     sources = SOURCES[name]
-    source_name = options.get("source", next(iter(sources)) if len(sources) == 1 else None)
+    options.setdefault("source", next(iter(sources)) if len(sources) == 1 else None)
+    source_name = options["source"]
     if source_name not in sources:
         raise DatasetError(f"{where}.source must be one of {', '.join(sources)}, not {source_name!r}")
     source = sources[source_name]
@@ -110,7 +111,7 @@ def prepare(name: str, options: Mapping[str, Any] | None, out_path: str | os.Pat
     Returns the dataset written.
     """
     source, options = _check_options(name, options)
-    log.info("preparing %s from source %s", name, options.get("source", "(default)"))
+    log.info("preparing %s from source %s", name, options.get("source"))
     try:
         dataset = source.build(options)
     except ValueError as e:
