@@ -1,0 +1,76 @@
+"""Every figure of the paper, from the collected tables of one study.
+
+One module per figure (``fig3`` ... ``fig11``), each with a pure ``plot_figN`` over
+DataFrames/arrays (what the tests draw from synthetic tables), a ``render`` that picks
+its data from :class:`FigureInputs`, and its ``SETTINGS`` defaults (documented in the
+module; ``figures.figN`` of the config overrides them). The shared style is
+:mod:`intraclass.figures.style`. :func:`make_figure` is the ``figure`` stage.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping, Sequence
+
+from matplotlib.figure import Figure
+
+from intraclass.figures import fig3, fig4, fig5, fig6, fig7, fig8, fig11
+from intraclass.figures.common import FigureInputs
+from intraclass.figures.style import STYLE_DEFAULTS, resolve_style, save_figure
+
+log = logging.getLogger(__name__)
+
+FIGURES = {"3": fig3, "4": fig4, "5": fig5, "6": fig6, "7": fig7, "8": fig8, "11": fig11}
+#: What each figure reads besides models.csv.
+NEEDS_MEASURES = {"5", "6", "7", "11"}
+
+__all__ = ["FIGURES", "STYLE_DEFAULTS", "FigureInputs", "make_figure", "render_figure"]
+
+
+def render_figure(fig: str | int, inputs: FigureInputs, style: Mapping | None = None,
+                  settings: Mapping | None = None) -> Figure:
+    """Draw figure ``fig`` (3, 4, 5, 6, 7, 8 or 11) from ``inputs``."""
+    fig = str(fig)
+    if fig not in FIGURES:
+        raise ValueError(f"unknown figure {fig!r}; figures: {list(FIGURES)}")
+    return FIGURES[fig].render(inputs, resolve_style(style), settings)
+
+
+def make_figure(
+    fig: str | int,
+    models_csv: str | os.PathLike,
+    measures_csv: str | os.PathLike | None,
+    kendall_k_csv: str | os.PathLike | None,
+    out_pdf: str | os.PathLike,
+    out_png: str | os.PathLike,
+    stores: Sequence[str | os.PathLike] = (),
+    checkpoints: Sequence[str] = (),
+    style: Mapping | None = None,
+    settings: Mapping | None = None,
+    generalization: str = "test_acc",
+) -> None:
+    """The ``figure`` stage: read what figure ``fig`` needs, draw it, write PDF and PNG
+    (each atomically). ``stores`` (Fig. 7) are activation store paths aligned with
+    ``checkpoints``; when ``checkpoints`` is empty their names are the store file stems."""
+    from intraclass.tables import read_table
+
+    fig = str(fig)
+    if fig not in FIGURES:
+        raise ValueError(f"unknown figure {fig!r}; figures: {list(FIGURES)}")
+    resolved = resolve_style(style)  # fail on a bad style key before reading anything
+    inputs = FigureInputs(models=read_table(models_csv), generalization=generalization)
+    if fig in NEEDS_MEASURES and measures_csv is not None:
+        inputs.measures = read_table(measures_csv)
+    if fig == "4" and kendall_k_csv is not None:
+        inputs.kendall_k = read_table(kendall_k_csv)
+    if fig == "7":
+        from intraclass.activations import open_store
+
+        inputs.stores = [open_store(p) for p in stores]
+        inputs.checkpoints = list(checkpoints) or [os.path.splitext(os.path.basename(os.fspath(p).rstrip("/")))[0]
+                                                   for p in stores]
+    log.info("drawing figure %s from %d models", fig, len(inputs.models))
+    figure = render_figure(fig, inputs, resolved, settings)
+    save_figure(figure, out_pdf, out_png, resolved)
+    log.info("wrote %s and %s", out_pdf, out_png)

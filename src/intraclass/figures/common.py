@@ -1,0 +1,100 @@
+"""What the figures read: the collected tables (and, for Fig. 7, activation stores).
+
+Every figure module has a pure ``plot_*`` function over DataFrames/arrays and a
+``render(inputs, style, settings)`` that selects its data from :class:`FigureInputs`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from intraclass.kendall import MEASURES
+
+INTRACLASS = ("c1", "c2", "c3", "c4")
+
+
+@dataclass
+class FigureInputs:
+    """models: ``models.csv``; measures: ``measures.csv.gz`` (tidy, with ``model``);
+    kendall_k: ``kendall_k.csv``; stores: opened activation stores of one model and
+    checkpoints: their names (Fig. 7 only); generalization: ``test_acc`` or ``gap``."""
+
+    models: pd.DataFrame
+    measures: pd.DataFrame | None = None
+    kendall_k: pd.DataFrame | None = None
+    stores: Sequence = field(default_factory=list)
+    checkpoints: Sequence[str] = field(default_factory=list)
+    generalization: str = "test_acc"
+
+
+def require(frame: pd.DataFrame | None, what: str, fig: str) -> pd.DataFrame:
+    if frame is None:
+        raise ValueError(f"figure {fig} needs the {what} table")
+    return frame
+
+
+def rows(measures: pd.DataFrame, scope: str, checkpoint: str | None = "final",
+         measure: str | None = None, model: str | None = None) -> pd.DataFrame:
+    """Tidy rows of one scope (and checkpoint / measure / model when given)."""
+    keep = measures["scope"] == scope
+    if checkpoint is not None:
+        keep &= measures["checkpoint"].astype(str) == checkpoint
+    if measure is not None:
+        keep &= measures["measure"] == measure
+    if model is not None:
+        keep &= measures["model"] == model
+    return measures[keep]
+
+
+def measures_in(names: Sequence[str], wanted: Sequence[str] | None, fig: str) -> list[str]:
+    """The measures to draw: ``wanted`` (checked against ``names``) or all of ``names``
+    in the paper's order."""
+    ordered = [m for m in MEASURES if m in names]
+    if wanted is None:
+        return ordered
+    unknown = [m for m in wanted if m not in ordered]
+    if unknown:
+        raise ValueError(f"figure {fig}: measure(s) {unknown} not available; available: {ordered}")
+    return list(wanted)
+
+
+def checkpoint_epoch(name: str, final_epoch: float) -> float:
+    """``epoch{E}`` -> E; ``final`` -> the epochs the model ran."""
+    if name == "final":
+        return float(final_epoch)
+    match = re.fullmatch(r"epoch(\d+)", str(name))
+    if not match:
+        raise ValueError(f"checkpoint name {name!r} is neither 'final' nor 'epoch<E>'")
+    return float(match.group(1))
+
+
+def percent(values) -> np.ndarray:
+    """Accuracies in [0, 1] as percent (left as they are when already above 1)."""
+    values = np.asarray(values, dtype=float)
+    return values * 100.0 if np.nanmax(values, initial=0.0) <= 1.0 else values
+
+
+def generalization_axis(models: pd.DataFrame, generalization: str) -> tuple[np.ndarray, str]:
+    """The y values and label for 'generalization performance' (Figs. 3, 8)."""
+    if generalization == "gap":
+        return percent(models["gap"]), "generalization gap (%)"
+    return percent(models["test_acc"]), "test accuracy (%)"
+
+
+def one_k(frame: pd.DataFrame, k: int | None, fig: str, what: str) -> pd.DataFrame:
+    """Keep the rows at ``k``; with ``k`` None the rows must have a single k value."""
+    ks = sorted(frame["k"].dropna().unique().tolist())
+    if k is not None:
+        chosen = frame[frame["k"] == k]
+        if chosen.empty:
+            raise ValueError(f"figure {fig}: no {what} rows at k={k}; available k: {ks}")
+        return chosen
+    if len(ks) > 1:
+        raise ValueError(f"figure {fig}: {what} rows have several k values {ks}; set the "
+                         "figure's 'k' setting to choose one")
+    return frame

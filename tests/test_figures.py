@@ -1,0 +1,185 @@
+"""Every figure renders (non-empty PDF + PNG) from a small synthetic results table, and the
+data each figure selects is the right one."""
+
+import itertools
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from intraclass import figures, kendall
+from intraclass.figures import FigureInputs, fig5, fig6, fig7, make_figure, render_figure
+from intraclass.figures.style import resolve_style, save_figure
+
+SUBCLASSES = 6  # 2 superclasses x 3 subclasses
+LAYERS = {1.0: ["b1", "b2", "b3"], 1.5: ["b1", "b2", "b3", "b4", "b5"]}
+EVOLUTION = ("m0", "m5")
+EPOCHS = (1, 3)
+
+
+def synthetic_study() -> FigureInputs:
+    """12 models on lr x batch x (width, depth); tidy rows of every scope the figures read."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for lr, bs, (w, d) in itertools.product([0.01, 0.1], [100, 300], [(1.0, 1.0), (1.5, 1.0), (1.0, 1.5)]):
+        rows.append(dict(model=f"m{len(rows)}", lr=lr, weight_decay=0.0, batch_size=bs, optimizer="sgd",
+                         dropout=0.0, augment=True, width=w, depth=d, seed=0))
+    models = pd.DataFrame(rows)
+    models["train_acc"] = 1.0
+    models["test_acc"] = rng.uniform(0.5, 0.9, len(models))
+    models["gap"] = models["train_acc"] - models["test_acc"]
+    models["epochs_run"] = 4
+    tidy = []
+
+    def add(model, checkpoint, measure, scope, k, value, layer=None, subclass=None, neuron=None):
+        tidy.append(dict(model=model, checkpoint=checkpoint, measure=measure, scope=scope, k=k,
+                         layer=layer, subclass=subclass, neuron=neuron, value=value))
+
+    for i, m in models.iterrows():
+        acc = m["test_acc"]
+        checkpoints = ["final", *[f"epoch{e}" for e in EPOCHS]] if m["model"] in EVOLUTION else ["final"]
+        for checkpoint in checkpoints:
+            scale = 1.0 if checkpoint == "final" else int(checkpoint[5:]) / 4
+            for j, measure in enumerate(kendall.INTRACLASS):
+                add(m["model"], checkpoint, measure, "total", 5, scale * (acc + 0.05 * rng.normal()) + j)
+        for j, measure in enumerate(kendall.INTRACLASS):
+            for position, layer in enumerate(LAYERS[m["depth"]]):
+                add(m["model"], "final", measure, "layer", 5, position * acc + j, layer=layer)
+        for k in range(1, 6):
+            add(m["model"], "final", "c1", "k_sweep", k, acc * k + rng.normal())
+            add(m["model"], "final", "c3", "k_sweep", k, acc + rng.normal())
+        for s in range(SUBCLASSES):
+            add(m["model"], "final", "c1", "subclass", 1, acc + 0.1 * s)
+            add(m["model"], "final", "c1", "top_neuron", 1, acc + 0.1 * s, layer="b2", subclass=s, neuron=s % 4)
+        for measure in kendall.SHARPNESS[:2]:
+            models.loc[i, measure] = acc * rng.uniform(0.5, 1.5)
+    for j, measure in enumerate(kendall.INTRACLASS):
+        final = [r for r in tidy if r["scope"] == "total" and r["checkpoint"] == "final" and r["measure"] == measure]
+        models[measure] = [r["value"] for r in final]
+    measures = pd.DataFrame(tidy)
+    curve = kendall.kendall_k_curve(models, measures)
+    return FigureInputs(models=models, measures=measures, kendall_k=curve)
+
+
+@pytest.fixture(scope="module")
+def study():
+    return synthetic_study()
+
+
+class FakeStore:
+    """The ActivationStore interface: layer_names, layers(names), fine, coarse, attrs."""
+
+    def __init__(self, epoch, seed):
+        rng = np.random.default_rng(seed)
+        self.fine = np.repeat(np.arange(SUBCLASSES), 20)  # 120 samples
+        self.coarse = self.fine // 3
+        self.layer_names = ["b1", "b2"]
+        self._layers = {name: rng.normal(size=(len(self.fine), 4)).astype(np.float32) for name in self.layer_names}
+        self.attrs = {"model_id": "m0", "epoch": epoch}
+
+    def layers(self, names):
+        return [self._layers[n] for n in names]
+
+
+def assert_written(tmp_path, figure, name):
+    pdf, png = tmp_path / f"{name}.pdf", tmp_path / f"{name}.png"
+    save_figure(figure, pdf, png, resolve_style({"dpi": 60}))
+    assert pdf.read_bytes().startswith(b"%PDF") and pdf.stat().st_size > 1000
+    assert png.read_bytes().startswith(b"\x89PNG") and png.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("fig", ["3", "4", "5", "6", "8", "11"])
+def test_every_table_figure_renders(study, tmp_path, fig):
+    figure = render_figure(fig, study, {"dpi": 60})
+    assert figure.axes
+    assert_written(tmp_path, figure, f"fig{fig}")
+
+
+def test_fig7_renders_from_stores_and_picks_top_and_median(study, tmp_path):
+    stores = [FakeStore(4, 0), FakeStore(1, 1), FakeStore(3, 2)]
+    inputs = FigureInputs(models=study.models, measures=study.measures, stores=stores,
+                          checkpoints=["final", "epoch1", "epoch3"])
+    figure = render_figure("7", inputs, {"dpi": 60})
+    assert_written(tmp_path, figure, "fig7")
+    top = study.measures[(study.measures.model == "m0") & (study.measures.scope == "top_neuron")]
+    panels = fig7.neuron_panels(stores, inputs.checkpoints, top)
+    # selectivity grows with the subclass id: top = 5 (neuron 1); median of 6 sorted
+    # descending = position 3 = subclass 2 (neuron 2)
+    assert [p.label.split("\n")[0] for p in panels] == ["top: subclass 5", "median: subclass 2"]
+    assert panels[0].checkpoints == ["epoch 1", "epoch 3", "final (epoch 4)"]
+    store = stores[1]  # epoch1 comes first after sorting
+    values = store.layers(["b2"])[0][:, 1]
+    np.testing.assert_array_equal(panels[0].inside[0], values[store.fine == 5])
+    np.testing.assert_array_equal(panels[0].rest[0], values[(store.fine == 3) | (store.fine == 4)])
+
+
+def test_fig7_plot_from_arrays(tmp_path):
+    rng = np.random.default_rng(1)
+    panel = fig7.NeuronPanel("top: rocket", ["epoch 1", "final"], [rng.normal(1, 1, 50)] * 2,
+                             [rng.normal(size=200)] * 2)
+    assert_written(tmp_path, fig7.plot_fig7([panel, panel], style={"dpi": 60}), "fig7_arrays")
+
+
+def test_fig5_averages_models_of_one_depth(study):
+    layer = study.measures[(study.measures.scope == "layer") & (study.measures.measure == "c3")]
+    deep = set(study.models.loc[study.models.depth == 1.5, "model"])
+    stats = fig5.layer_means(layer[layer.model.isin(deep)])
+    assert stats["layer"].tolist() == LAYERS[1.5]
+    mean_acc = study.models.loc[study.models.depth == 1.5, "test_acc"].mean()
+    # value = position * acc + 2 for c3: the mean over models is position * mean(acc) + 2
+    np.testing.assert_allclose(stats["mean"], np.arange(5) * mean_acc + 2)
+    assert (stats["models"] == len(deep)).all()
+    assert fig5.pick_depth(study.models, None) == 1.0  # 8 models of depth 1, 4 of 1.5
+    with pytest.raises(ValueError, match="no model of depth 2"):
+        fig5.pick_depth(study.models, 2)
+
+
+def test_fig6_places_final_at_epochs_run(study):
+    total = study.measures[study.measures.scope == "total"]
+    table = fig6.evolution_table(total[total.model.isin(EVOLUTION)], study.models)
+    assert sorted(table["epoch"].unique()) == [1.0, 3.0, 4.0]
+    assert set(table["model"]) == set(EVOLUTION)
+    with pytest.raises(ValueError, match=r"model\(s\) \['m1'\] have no epoch checkpoints"):
+        render_figure("6", study, settings={"models": ["m1"]})
+
+
+def test_bad_settings_and_style_are_named(study):
+    with pytest.raises(KeyError, match=r"unknown figure style key\(s\) \['dpis'\]"):
+        render_figure("8", study, {"dpis": 10})
+    with pytest.raises(KeyError, match="unknown fig3 setting"):
+        render_figure("3", study, settings={"colour_by": "depth"})
+    with pytest.raises(ValueError, match="unknown figure '9'"):
+        render_figure("9", study)
+    with pytest.raises(ValueError, match="figure 11: no per-subclass c1 values at k=3"):
+        render_figure("11", study, settings={"k": 3})
+
+
+def test_make_figure_from_files_with_a_real_store(study, tmp_path):
+    from intraclass.activations import StoreWriter
+
+    models_csv, measures_csv, curve_csv = tmp_path / "models.csv", tmp_path / "measures.csv.gz", tmp_path / "k.csv"
+    study.models.to_csv(models_csv, index=False)
+    study.measures.to_csv(measures_csv, index=False)
+    study.kendall_k.to_csv(curve_csv, index=False)
+    out = tmp_path / "figures"
+    make_figure("3", models_csv, measures_csv, curve_csv, out / "fig3.pdf", out / "fig3.png",
+                style={"dpi": 50}, settings={"color_by": "depth"})
+    assert (out / "fig3.png").stat().st_size > 1000 and (out / "fig3.pdf").stat().st_size > 1000
+    fake = FakeStore(4, 0)
+    paths = []
+    for name, epoch in (("final", 4), ("epoch1", 1)):
+        path = tmp_path / "acts" / f"{name}.zarr"
+        with StoreWriter(path, [("b1", 4), ("b2", 4)], len(fake.fine), fine=fake.fine, coarse=fake.coarse,
+                         attrs={"model_id": "m0", "checkpoint": name, "epoch": epoch}) as writer:
+            writer.append(fake.layers(["b1", "b2"]))
+            writer.close()
+        paths.append(path)
+    make_figure("7", models_csv, measures_csv, curve_csv, out / "fig7.pdf", out / "fig7.png",
+                stores=paths, style={"dpi": 50})
+    assert (out / "fig7.png").stat().st_size > 1000
+    assert sorted(p.name for p in out.iterdir()) == ["fig3.pdf", "fig3.png", "fig7.pdf", "fig7.png"]
+
+
+def test_registry_covers_the_papers_figures():
+    assert sorted(figures.FIGURES, key=int) == ["3", "4", "5", "6", "7", "8", "11"]
