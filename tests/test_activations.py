@@ -190,6 +190,22 @@ def write(path, layers, fine, coarse=None, batch=7, chunk_bytes=64, **kwargs):
         return writer.close()
 
 
+def test_chunk_rows_split_samples_evenly_near_the_target_size():
+    from intraclass.activations import chunk_rows
+
+    rng = np.random.default_rng(0)
+    for n, k, itemsize, target in [(10_000, 256, 2, 4 << 20), (50_000, 32, 4, 4 << 20),
+                                   (7, 3, 4, 1), (1, 5, 2, 1 << 20)] + [
+            tuple(int(v) for v in rng.integers(1, [5000, 600, 3, 1 << 16])) for _ in range(50)]:
+        rows = chunk_rows(n, k, itemsize, target)
+        chunks = -(-n // rows)
+        assert 1 <= rows <= n
+        assert rows * k * itemsize <= max(target, 0) + k * itemsize  # about the target size
+        assert chunks * rows - n < chunks  # padding of the edge chunk: under a row per chunk
+        if n * k * itemsize <= target:
+            assert rows == n  # small layers: one chunk
+
+
 @pytest.mark.parametrize("compressor", ["zstd", "none"])
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 def test_round_trip(tmp_path, dtype, compressor):

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
-from zarr.codecs import BloscCodec
+from zarr.codecs import ZstdCodec
 
 from intraclass.runtime import atomic_target, pick_device
 
@@ -64,16 +64,27 @@ class IncompleteStoreError(Exception):
 
 
 def _compressors(name: str) -> list:
-    """Zarr codecs for ``compressor``: ``zstd`` is Blosc's zstd with byte shuffle.
+    """Zarr codecs for ``compressor``: ``zstd`` (level 3, a core Zarr v3 codec) or none.
 
-    Byte shuffle groups the exponent bytes of the floats together, which is what makes
-    float arrays compressible at all; Blosc also compresses chunks on several threads.
+    Pre-activations are noisy floats: zstd saves only ~10-25% (benchmarks/README.md),
+    so ``none`` is the choice when disk is cheap and reads must be fastest. (Blosc with
+    byte shuffle compressed ~5% more but wrote about half as fast here.)
     """
     if name == "zstd":
-        return [BloscCodec(cname="zstd", clevel=3, shuffle="shuffle")]
+        return [ZstdCodec(level=3)]
     if name == "none":
         return []
     raise ValueError(f"compressor must be one of {COMPRESSORS}, got {name!r}")
+
+
+def chunk_rows(n_samples: int, neurons: int, itemsize: int, chunk_bytes: int) -> int:
+    """Samples per chunk: about ``chunk_bytes`` per chunk, the samples split evenly.
+
+    Zarr stores an edge chunk at full size, so equal chunks (the last one at most a few
+    rows short) keep the padding negligible even without compression.
+    """
+    count = -(-n_samples * neurons * itemsize // chunk_bytes)  # ceil: chunks per layer
+    return -(-n_samples // max(1, count))
 
 
 def _check_labels(name: str, values: Any, n: int) -> np.ndarray:
@@ -139,7 +150,7 @@ class StoreWriter:
         layer_group = self.group.create_group(LAYERS_GROUP)
         self.arrays, self.buffers = [], []
         for name, k in zip(self.names, self.neurons):
-            block = int(min(n, max(1, chunk_bytes // (k * self.dtype.itemsize))))
+            block = chunk_rows(n, k, self.dtype.itemsize, chunk_bytes)
             # NaN fill: a chunk that never got written reads as NaN, never as plausible zeros.
             self.arrays.append(layer_group.create_array(
                 name, shape=(n, k), chunks=(block, k), dtype=self.dtype, fill_value=np.nan,
