@@ -362,3 +362,80 @@ def test_run_sharpness_writes_json_for_a_checkpoint(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="lack"):
         S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "fine", {"device": "cpu"})
     assert json.loads(out.read_text()) == written  # failed runs left the output alone
+
+
+# ------------------------------------------------- the fast probes against plain loops
+
+def plain_sigma_accuracy(model, x, y, kernels_only, cfg, generator, m):
+    """Reference: a perturbed deep copy per draw, evaluated in one batch."""
+    correct = seen = 0
+    for _ in range(cfg["draws"]):
+        idx = torch.randperm(len(y), generator=generator)[:max(1, round(cfg["subset"] * len(y)))]
+        noisy = copy.deepcopy(model)
+        with torch.no_grad():
+            for p in noisy.parameters():
+                if p.ndim > 1 or not kernels_only:
+                    noise = torch.randn(p.shape, generator=generator)
+                    p.copy_(p + m * (p.abs() + cfg["offset"]) * noise)
+        noisy.eval()
+        if kernels_only:  # batch statistics: batch norm in training mode on a throwaway copy
+            for module in noisy.modules():
+                if isinstance(module, nn.BatchNorm2d):
+                    module.train()
+        with torch.no_grad():
+            correct += (noisy(x[idx]).argmax(1) == y[idx]).sum().item()
+        seen += len(idx)
+    return correct / seen
+
+
+def plain_alpha_accuracy(model, x, y, kernels_only, cfg, generator, m):
+    """Reference: torch.optim.SGD(maximize=True) on a deep copy, clamped to the box."""
+    attacked = copy.deepcopy(model).eval()
+    if kernels_only:
+        for module in attacked.modules():
+            if isinstance(module, nn.BatchNorm2d):
+                module.train()
+    params = [p for p in attacked.parameters() if p.ndim > 1 or not kernels_only]
+    boxes = [(p.detach() - m * (p.detach().abs() + cfg["offset"]),
+              p.detach() + m * (p.detach().abs() + cfg["offset"])) for p in params]
+    optimizer = torch.optim.SGD(params, lr=cfg["lr"], maximize=True)
+    stopped = False
+    for epoch in range(cfg["epochs"]):
+        for group in optimizer.param_groups:
+            group["lr"] = cfg["lr"] * (cfg["lr_decay"] if epoch >= cfg["lr_decay_epoch"] else 1)
+        for _ in range(cfg["steps_per_epoch"]):
+            idx = torch.randperm(len(y), generator=generator)[:cfg["batch_size"]]
+            logits = attacked(x[idx])
+            if (logits.argmax(1) == y[idx]).float().mean() <= cfg["stop_acc"]:
+                stopped = True
+                break
+            optimizer.zero_grad()
+            nn.functional.cross_entropy(logits, y[idx]).backward()
+            optimizer.step()
+            with torch.no_grad():
+                for p, (low, high) in zip(params, boxes):
+                    p.copy_(torch.minimum(torch.maximum(p, low), high))
+        if stopped:
+            break
+    idx = torch.randperm(len(y), generator=generator)[:max(1, round(cfg["subset"] * len(y)))]
+    with torch.no_grad():
+        return (attacked(x[idx]).argmax(1) == y[idx]).float().mean().item()
+
+
+@pytest.mark.parametrize("kind", ["sigma", "alpha"])
+@pytest.mark.parametrize("kernels_only", [False, True])
+def test_probes_match_plain_reference_loops(trained, kind, kernels_only):
+    model, x, y = trained
+    cfg = {**S.DEFAULTS[kind], "subset": 0.5}
+    cfg.update({"draws": 3} if kind == "sigma" else {"epochs": 2, "steps_per_epoch": 6, "batch_size": 40})
+    # One evaluation batch per subset, so batch statistics come from the same samples.
+    evaluator = S.Evaluator(x, y, None, batch_size=len(y))
+    fast = S.sigma_probe if kind == "sigma" else S.alpha_probe
+    plain = plain_sigma_accuracy if kind == "sigma" else plain_alpha_accuracy
+    accuracies = []
+    for m in ((0.4, 1.2) if kind == "sigma" else (0.05, 0.2)):
+        got = fast(model, evaluator, kernels_only, cfg, torch.Generator().manual_seed(5))(m)["acc"]
+        want = plain(model, x, y, kernels_only, cfg, torch.Generator().manual_seed(5), m)
+        assert got == pytest.approx(want, abs=1e-6), (m, got, want)  # same draws, same result
+        accuracies.append(got)
+    assert min(accuracies) < 0.95  # the perturbations did bite

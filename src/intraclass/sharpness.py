@@ -455,6 +455,10 @@ def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     results = {}
     for name in settings["measures"]:
         kind, kernels_only = VARIANTS[name]
+        if train_accuracy < settings[kind]["target"]:
+            log.warning("%s: the unperturbed training accuracy %.4f is below the target %.3g: "
+                        "the search will shrink m towards %g and not converge",
+                        name, train_accuracy, settings[kind]["target"], settings[kind]["m_min"])
         generator = torch.Generator(device=device).manual_seed(measure_seed(settings["seed"], name))
         probe = _PROBES[kind](model, evaluator, kernels_only, settings[kind], generator)
         search = {k: settings[kind][k] for k in ("m_min", "m_max", "max_steps", "target", "tol", "min_width")}
