@@ -117,8 +117,9 @@ def colors(style: Mapping, count: int) -> list:
 
 def save_figure(figure: Figure, pdf: str | os.PathLike, png: str | os.PathLike, style: Mapping) -> None:
     """Write the figure as PDF and PNG, each atomically (temporary file, then rename)."""
-    # fontTools warns that the embedded fonts' creation dates are "very low" when it
-    # subsets them for the PDF: noise in every figure's log, nothing to act on.
+    # fontTools logs every step of subsetting the fonts embedded in the PDF at INFO, and
+    # warns that their creation dates are "very low": noise in each figure's log.
+    logging.getLogger("fontTools").setLevel(logging.WARNING)
     logging.getLogger("fontTools.ttLib.tables._h_e_a_d").setLevel(logging.ERROR)
     with matplotlib.rc_context(rc(style)):
         write_atomic(pdf, lambda tmp: figure.savefig(tmp, format="pdf"))
