@@ -380,7 +380,7 @@ def write_kendall(
     measures = read_table(measures_csv)
     table = kendall_table(models, generalization, axes)
     curve = kendall_k_curve(models, measures, generalization, axes)
-    note = k_note(k, generalization)
+    note = k_note({m: v for m, v in (k or {}).items() if m in table.index}, generalization)
     write_csv(table, out_csv, index=True, float_format="%.6g")
     write_atomic(out_md, lambda p: Path(p).write_text(to_markdown(table, note)))
     write_atomic(out_tex, lambda p: Path(p).write_text(to_latex(table, note)))
