@@ -49,7 +49,8 @@ def write_inputs(tmp_path, with_c1=True, sharpness=True):
         metrics.append(path / "metrics.json")
         tidy_rows(10.0 * i, with_c1).to_csv(path / "measures.csv", index=False)
         measures.append(path / "measures.csv")
-        data = {"sigma1": {"value": 2.0 + i, "m": 1 / (2.0 + i)}, "alpha1": {"value": None},
+        # the layout intraclass.sharpness.run_sharpness writes
+        data = {"measures": {"sigma1": {"value": 2.0 + i, "m": 1 / (2.0 + i)}, "alpha1": {"value": None}},
                 "seed": 0}
         (path / "sharpness.json").write_text(json.dumps(data))
         sharp.append(path / "sharpness.json")
@@ -124,4 +125,4 @@ def test_write_atomic_keeps_the_old_file_when_writing_fails(tmp_path):
 def test_measure_values_ignores_other_checkpoints_and_scopes():
     values = tables.measure_values(tidy_rows(0.0), K)
     assert values == {"c1": 0.0, "c2": 1.0, "c3": 2.0, "c4": 3.0}
-    assert math.isnan(tables.sharpness_values({"sigma2": {"value": None}})["sigma2"])
+    assert math.isnan(tables.sharpness_values({"measures": {"sigma2": {"value": None}}})["sigma2"])

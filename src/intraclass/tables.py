@@ -128,10 +128,12 @@ def sharpness_values(data: Mapping | None, source: str = "") -> dict[str, float]
     """The sharpness measures of one JSON: ``{name: value}`` with value = 1/m (a NaN when
     the JSON has the measure but no value, e.g. a failed search)."""
     values = {}
+    # intraclass.sharpness writes {"measures": {name: {"value": 1/m, ...}}, "settings": ...}
+    measures = data.get("measures", {}) if data else {}
     for name in SHARPNESS:
-        if not data or name not in data:
+        if name not in measures:
             continue
-        entry = data[name]
+        entry = measures[name]
         value = entry.get("value") if isinstance(entry, Mapping) else entry
         if value is not None and not isinstance(value, (int, float)):
             raise ValueError(f"sharpness {source}: {name}.value is {value!r}, not a number")
