@@ -13,13 +13,17 @@ from intraclass.measures.labels import hierarchy, partition
 RTOL, ATOL = 1e-6, 1e-12
 
 
-def make_data(seed, n_super=3, n_sub=3, per_sub=(8, 30), widths=(5, 9, 2), dtype=np.float32):
+def make_data(seed, n_super=3, n_sub=3, per_sub=(8, 30), widths=(5, 9, 2), dtype=np.float32,
+              interleave=False):
     """Random layers over a shuffled hierarchy with unequal class sizes, non-contiguous
-    label ids, a dead neuron, and rows that are all-negative in the narrow layer."""
+    label ids, a dead neuron, and rows that are all-negative in the narrow layer.
+    ``interleave``: subclass ids alternate between superclasses (3 -> S0, 10 -> S1, ...)."""
     rng = np.random.default_rng(seed)
     sizes = rng.integers(*per_sub, size=n_super * n_sub)
     sub = np.repeat(np.arange(n_super * n_sub), sizes)
     fine, coarse = sub * 7 + 3, (sub // n_sub) * 11  # label ids 3, 10, 17, ... and 0, 11, 22
+    if interleave:
+        coarse = (sub % n_super) * 11
     perm = rng.permutation(len(fine))
     fine, coarse = fine[perm], coarse[perm]
     layers = [(rng.normal(size=(len(fine), d)) * rng.uniform(0.5, 3, d) + rng.normal(size=d)).astype(dtype)
@@ -29,9 +33,9 @@ def make_data(seed, n_super=3, n_sub=3, per_sub=(8, 30), widths=(5, 9, 2), dtype
     return layers, fine, coarse
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_selectivity_matches_neuron_loop(seed):
-    layers, fine, coarse = make_data(seed)
+@pytest.mark.parametrize("seed, interleave", [(0, False), (1, False), (2, True)])
+def test_selectivity_matches_neuron_loop(seed, interleave):
+    layers, fine, coarse = make_data(seed, interleave=interleave)
     hier = hierarchy(fine, coarse, len(fine))
     fast = np.concatenate([stats.selectivity(x, hier) for x in layers], axis=1)
     np.testing.assert_allclose(fast, ref.reference_selectivity(layers, fine, coarse), rtol=RTOL, atol=ATOL)
@@ -49,8 +53,9 @@ def test_std_ratio_matches_neuron_loop(seed, level):
     assert np.all(fast[:, 2] == 0.0)
 
 
-def test_pooled_coarse_moments_equal_direct_moments():
-    layers, fine, coarse = make_data(3)
+@pytest.mark.parametrize("interleave", [False, True])
+def test_pooled_coarse_moments_equal_direct_moments(interleave):
+    layers, fine, coarse = make_data(3, interleave=interleave)
     hier = hierarchy(fine, coarse, len(fine))
     pooled = stats.pool_moments(stats.class_moments(layers[1], hier.fine), hier)
     direct = stats.class_moments(layers[1], hier.coarse)
@@ -59,9 +64,9 @@ def test_pooled_coarse_moments_equal_direct_moments():
     np.testing.assert_array_equal(pooled.count, direct.count)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_silhouette_matches_sklearn(seed):
-    layers, fine, coarse = make_data(seed)
+@pytest.mark.parametrize("seed, interleave", [(0, False), (1, False), (2, True)])
+def test_silhouette_matches_sklearn(seed, interleave):
+    layers, fine, coarse = make_data(seed, interleave=interleave)
     hier = hierarchy(fine, coarse, len(fine))
     fast = np.stack([stats.subclass_silhouette(x, hier) for x in layers], axis=1)
     np.testing.assert_allclose(fast, ref.reference_silhouette(layers, fine, coarse), rtol=RTOL, atol=ATOL)
@@ -129,3 +134,31 @@ def test_float16_input_is_accumulated_in_float64():
     for x, y in zip(layers, as64):
         np.testing.assert_array_equal(stats.selectivity(x, hier), stats.selectivity(y, hier))
         np.testing.assert_array_equal(stats.subclass_silhouette(x, hier), stats.subclass_silhouette(y, hier))
+
+
+@pytest.mark.parametrize("sort", [False, True])
+def test_sorted_and_unsorted_samples_agree(sort):
+    """Class-sorted samples take the slice (view) paths, shuffled ones the index paths."""
+    layers, fine, coarse = make_data(6, interleave=True)
+    order = np.lexsort((fine, coarse)) if sort else np.arange(len(fine))
+    layers, fine, coarse = [x[order] for x in layers], fine[order], coarse[order]
+    hier = hierarchy(fine, coarse, len(fine))
+    assert hier.fine.contiguous == sort and isinstance(hier.fine.rows(hier.children[0]), slice) == sort
+    x = layers[1]
+    np.testing.assert_allclose(stats.selectivity(x, hier), ref.reference_selectivity([x], fine, coarse), rtol=RTOL)
+    np.testing.assert_allclose(stats.subclass_silhouette(x, hier), ref.reference_silhouette([x], fine, coarse)[:, 0],
+                               rtol=RTOL, atol=ATOL)
+    part = partition(coarse, len(coarse))
+    np.testing.assert_allclose(stats.spread_ratio(x, part), ref.reference_spread_ratio([x], coarse)[:, 0], rtol=RTOL)
+
+
+@pytest.mark.parametrize("quantile", [0.0, 0.25, 0.5, 0.75, 0.9])
+@pytest.mark.parametrize("n", [41, 200])
+def test_c4_quantile_is_exact_with_float16_ties(quantile, n):
+    """float16 data hold many ties: the active pattern equals np.quantile's exactly."""
+    rng = np.random.default_rng(n)
+    x = np.round(rng.normal(size=(n, 6)) * 4).astype(np.float16) / 4  # few distinct values
+    fast = stats.c4_representation(x, quantile)
+    slow = ref.reference_c4_representation(x, quantile)
+    np.testing.assert_array_equal(fast > 0, slow > 0)
+    np.testing.assert_allclose(fast, slow, rtol=RTOL, atol=ATOL)

@@ -210,10 +210,6 @@ def _check_layer(x, index: int, n_samples: int | None) -> np.ndarray:
     return x
 
 
-def _same(labels: np.ndarray, other) -> bool:
-    return other is not None and np.array_equal(labels, np.asarray(other))
-
-
 def measure_stats(
     preacts: Iterable[np.ndarray],
     fine=None,
@@ -245,25 +241,28 @@ def measure_stats(
         x = _check_layer(layer, index, n_samples)
         if n_samples is None:  # labels are checked against the first layer
             n_samples = x.shape[0]
-            hier, labels_part = _partitions(measures, fine, coarse, labels, n_samples)
+            hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
         sizes.append(x.shape[1])
+        x = x[order]  # samples sorted by class: every class is a slice (a view) below
+        x64 = x.astype(np.float64)  # (n, d): all accumulation in float64
         fine_moments = None  # shared by c1 and by c3 on fine or (pooled) coarse labels
         shares = hier is not None and (labels_part is hier.fine or labels_part is hier.coarse)
         if "c1" in measures or ("c3" in measures and shares):
-            fine_moments = stats.class_moments(x, hier.fine)
+            fine_moments = stats.class_moments(x64, hier.fine)
         if "c1" in measures:
-            columns["c1"].append(stats.selectivity(x, hier, fine_moments))
+            columns["c1"].append(stats.selectivity(x64, hier, fine_moments))
         if "c2" in measures:
-            columns["c2"].append(stats.subclass_silhouette(x, hier)[:, None])
+            columns["c2"].append(stats.subclass_silhouette(x64, hier)[:, None])
         if "c3" in measures:
             if fine_moments is not None and labels_part is hier.fine:
                 moments = fine_moments
             elif fine_moments is not None and labels_part is hier.coarse:
                 moments = stats.pool_moments(fine_moments, hier)
             else:
-                moments = stats.class_moments(x, labels_part)
-            columns["c3"].append(stats.std_ratio(x, labels_part, moments))
-        if "c4" in measures:
+                moments = stats.class_moments(x64, labels_part)
+            columns["c3"].append(stats.std_ratio(x64, labels_part, moments))
+        del x64
+        if "c4" in measures:  # from the stored precision: its quantile partitions float32
             columns["c4"].append(stats.spread_ratio(x, labels_part, c4_quantile)[:, None])
     if n_samples is None:
         raise ValueError("preacts holds no layer")
@@ -276,22 +275,31 @@ def measure_stats(
 
 
 def _partitions(measures, fine, coarse, labels, n_samples) -> tuple:
-    """The subclass hierarchy (c1, c2) and the trained-on partition (c3, c4), sharing
-    the hierarchy's partitions when ``labels`` equals the fine or coarse labels."""
+    """The subclass hierarchy (c1, c2), the trained-on partition (c3, c4) and the sample
+    order that sorts them by class (superclass, then subclass), so that each class is a
+    contiguous block. ``labels`` equal to the fine or coarse labels share their partition;
+    labels unrelated to the hierarchy still work, through index arrays instead of slices.
+    """
     hier = labels_part = None
     if any(m in HIERARCHICAL for m in measures):
         if fine is None or coarse is None:
             raise ValueError("c1 and c2 need both fine and coarse labels")
-        hier = hierarchy(fine, coarse, n_samples)
+        fine = check_labels(fine, n_samples, "fine class")
+        coarse = check_labels(coarse, n_samples, "coarse class")
+        order = np.lexsort((fine, coarse))
+        hier = hierarchy(fine[order], coarse[order], n_samples)
     if any(m not in HIERARCHICAL for m in measures):
         arr = check_labels(labels, n_samples, "class")
-        if hier is not None and _same(arr, fine):
+        if hier is None:
+            order = np.argsort(arr, kind="stable")
+            labels_part = partition(arr[order], n_samples, "class")
+        elif np.array_equal(arr, fine):
             labels_part = hier.fine
-        elif hier is not None and _same(arr, coarse):
+        elif np.array_equal(arr, coarse):
             labels_part = hier.coarse
         else:
-            labels_part = partition(arr, n_samples, "class")
-    return hier, labels_part
+            labels_part = partition(arr[order], n_samples, "class")
+    return hier, labels_part, order
 
 
 def c1(preacts, fine, coarse, k: int = 30) -> float:

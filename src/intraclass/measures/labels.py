@@ -14,6 +14,7 @@ subclass with the rest of its superclass).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -30,9 +31,32 @@ class Partition:
     members: tuple[np.ndarray, ...]  # G arrays of int64 sample indices
     sizes: np.ndarray  # (G,) int64
     n_samples: int
+    contiguous: bool = False  # every class is one run of consecutive samples
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    def rows(self, groups) -> slice | np.ndarray:
+        """Sample rows of group ``groups`` (an int), or of several groups (an array, in
+        that order): a slice -- a view, no copy -- when each class is a run of consecutive
+        samples and the runs of ``groups`` follow each other; else an index array."""
+        groups = np.atleast_1d(groups)
+        if self.contiguous:
+            first, size = self.offsets[groups], self.sizes[groups]
+            if np.all(first[1:] == first[:-1] + size[:-1]):
+                return slice(int(first[0]), int(first[-1] + size[-1]))
+        return np.concatenate([self.members[g] for g in groups])
+
+    @cached_property
+    def each(self) -> tuple[slice | np.ndarray, ...]:
+        """``rows(g)`` of every class g, computed once."""
+        return tuple(self.rows(g) for g in range(len(self)))
+
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """(G,) first sample of each class."""
+        return np.array([m[0] for m in self.members])
+
 
 
 @dataclass(frozen=True)
@@ -81,7 +105,8 @@ def partition(labels, n_samples: int, name: str = "class") -> Partition:
         )
     order = np.argsort(inverse, kind="stable")  # sample indices, class by class, sorted
     members = tuple(np.split(order, np.cumsum(sizes)[:-1]))
-    return Partition(ids=ids, members=members, sizes=sizes, n_samples=n_samples)
+    contiguous = bool(np.count_nonzero(np.diff(inverse)) == len(ids) - 1)  # one run per class
+    return Partition(ids=ids, members=members, sizes=sizes, n_samples=n_samples, contiguous=contiguous)
 
 
 def hierarchy(fine, coarse, n_samples: int) -> Hierarchy:
