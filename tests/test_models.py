@@ -1,5 +1,6 @@
 """Architectures of the paper (appendix A.2), BN->ReLU sites, and checkpoint round trips."""
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -77,7 +78,7 @@ def test_sites_in_forward_order_and_feed_relu(arch):
     for h in handles:
         h.remove()
     bn_calls = [c for c in calls if c[0] == "bn"]
-    assert [n + "" for _, n, _ in bn_calls] == [name for name, _ in sites]
+    assert [n for _, n, _ in bn_calls] == [name for name, _ in sites]
     # every BN call is immediately followed by a ReLU call on the identical tensor
     for i, call in enumerate(calls):
         if call[0] == "bn":
@@ -110,7 +111,6 @@ def test_checkpoint_round_trip(tmp_path):
                 base_width=4, dropout=0.2)
     model = build_model(**spec)
     model(torch.randn(8, 1, 8, 8))  # moves the BN running statistics off their init
-    import numpy as np
 
     hparams = {"id": "m", "lr": np.float64(0.1), "batch_size": np.int64(100), "augment": True}
     path = save_checkpoint(tmp_path / "sub" / "model.pt", model, spec, hparams, "coarse", 7,

@@ -299,3 +299,21 @@ def test_run_training_uses_subset_and_label_level(tmp_path, monkeypatch):
     assert ckpt["arch_spec"]["num_classes"] == 2 and ckpt["labels"] == "coarse"
     with pytest.raises(ValueError, match="labels"):
         run_training("unused.npz", outputs_in(tmp_path), MODEL, ARCH, "super", training)
+
+
+def test_gpu_style_path_runs_on_cpu():
+    """The CUDA settings (bf16 autocast, channels_last model and inputs) on the CPU backend."""
+    from intraclass.models import build_model
+    from intraclass.train import evaluate, train_epoch
+
+    data = blob_task(n_per_class=8, n_test_per_class=4)
+    torch.manual_seed(0)
+    model = build_model("resnet", 4, 1, base_width=4).to(memory_format=torch.channels_last)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    normalize = Normalizer(*channel_stats(data.x_train), torch.device("cpu"), contiguous=False)
+    x, y = torch.from_numpy(data.x_train), torch.from_numpy(data.y_train)
+    loss, acc = train_epoch(model, optimizer, x, y, normalize, torch.Generator().manual_seed(0),
+                            batch_size=10, augment=True, autocast=True)
+    assert np.isfinite(loss) and 0.0 <= acc <= 1.0
+    eval_acc, eval_loss = evaluate(model, x, y, normalize, batch_size=7, autocast=True)
+    assert np.isfinite(eval_loss) and 0.0 <= eval_acc <= 1.0

@@ -27,7 +27,6 @@ be read, or that belongs to another configuration, is reported and ignored.
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import hashlib
 import json
@@ -108,8 +107,11 @@ def _require(mapping: dict, keys: Sequence[str], name: str) -> None:
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = atomic_target(path)
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
