@@ -457,7 +457,7 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     are normalized exactly as in training (:mod:`intraclass.train`): per-channel mean and
     std of the training subset, :class:`intraclass.augment.Normalizer`.
     """
-    from intraclass.augment import Normalizer, channel_stats
+    from intraclass.augment import Normalizer
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import bn_relu_sites, load_checkpoint
 
@@ -477,8 +477,8 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     split = extract["split"]
     train_index = training_indices(dataset, training["train_per_class"], training["data_seed"])
     indices = extraction_indices(dataset, split, extract["per_class"], extract["seed"], train_index)
-    normalize = Normalizer(*channel_stats(dataset.x_train[train_index]), device=device,
-                           contiguous=device.type != "cuda")
+    normalize = Normalizer.for_model(ckpt, dataset.x_train[train_index], device,
+                                     contiguous=device.type != "cuda")
     images = dataset.x_train if split == "train" else dataset.x_test
     fine = np.asarray(dataset.labels(split, "fine"))[indices]
     coarse = np.asarray(dataset.labels(split, "coarse"))[indices] if dataset.has_hierarchy else None

@@ -110,6 +110,17 @@ class Normalizer:
         stats = checkpoint["normalization"]
         return cls(stats["mean"], stats["std"], device, contiguous)
 
+    @classmethod
+    def for_model(cls, checkpoint: dict, train_images: np.ndarray, device: torch.device,
+                  contiguous: bool = False) -> "Normalizer":
+        """The normalization a checkpoint's model was trained with, for every stage that
+        feeds it data (extraction, sharpness): the checkpoint's stored statistics, or, for
+        checkpoints written before they were stored, the same statistics recomputed from
+        ``train_images`` (uint8, N x H x W x C: the training subset) as training does."""
+        if "normalization" in checkpoint:
+            return cls.from_checkpoint(checkpoint, device, contiguous)
+        return cls(*channel_stats(train_images), device=device, contiguous=contiguous)
+
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() * self.scale + self.shift).permute(0, 3, 1, 2)
         return x.contiguous() if self.contiguous else x

@@ -482,7 +482,7 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     checkpoints) the per-channel statistics of the training subset, as training computes
     them (:class:`intraclass.augment.Normalizer`).
     """
-    from intraclass.augment import Normalizer, channel_stats
+    from intraclass.augment import Normalizer
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import load_checkpoint
     from intraclass.runtime import pick_device
@@ -503,10 +503,7 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     indices = training_indices(dataset, training["train_per_class"], training["data_seed"])
     images = np.ascontiguousarray(dataset.x_train[indices])  # uint8 (N, H, W, C)
     contiguous = device.type != "cuda"  # channels_last views on CUDA, as in training
-    if "normalization" in checkpoint:
-        normalize = Normalizer.from_checkpoint(checkpoint, device, contiguous=contiguous)
-    else:
-        normalize = Normalizer(*channel_stats(images), device=device, contiguous=contiguous)
+    normalize = Normalizer.for_model(checkpoint, images, device, contiguous=contiguous)
     x = torch.from_numpy(images).to(device)
     y = torch.from_numpy(np.asarray(dataset.labels("train", labels))[indices]).long().to(device)
     result = compute_sharpness(model, x, y, settings, preprocess=normalize, log=log)
