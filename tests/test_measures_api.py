@@ -214,3 +214,14 @@ def test_rows_are_a_frame_with_nullable_integers():
     for column in ("k", "layer", "subclass", "neuron"):
         assert str(rows[column].dtype) == "Int64"
     assert not (rows.scope == "k_sweep").any()
+
+
+def test_tables_with_labels_unrelated_to_the_hierarchy():
+    """c3, c4 on labels that cut across the superclasses (index paths, not slices)."""
+    layers, fine, coarse = random_model(9)
+    other = np.random.default_rng(0).integers(0, 4, len(fine))
+    st = measure_stats(layers, fine, coarse, other)
+    np.testing.assert_allclose(st.tables["c1"], ref.reference_selectivity(layers, fine, coarse), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(st.tables["c2"], ref.reference_silhouette(layers, fine, coarse), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(st.tables["c3"], ref.reference_std_ratio(layers, other), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(st.tables["c4"], ref.reference_spread_ratio(layers, other), rtol=RTOL, atol=ATOL)

@@ -89,7 +89,9 @@ def test_silhouette_zero_vectors_follow_sklearn():
 def test_c4_representation_matches_neuron_loop():
     layers, _, _ = make_data(4)
     for x in layers:
+        before = x.copy()
         fast = stats.c4_representation(x, 0.75)
+        np.testing.assert_array_equal(x, before)  # the input is left alone
         np.testing.assert_allclose(fast, ref.reference_c4_representation(x, 0.75), rtol=RTOL, atol=ATOL)
     assert stats.c4_representation(layers[0]).shape[1] == layers[0].shape[1] - 1  # dead dropped
     active = (stats.c4_representation(layers[1], 0.75) > 0).mean(axis=0)

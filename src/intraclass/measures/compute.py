@@ -205,9 +205,36 @@ def _check_layer(x, index: int, n_samples: int | None) -> np.ndarray:
             f"layer {index} has {x.shape[0]} samples but layer 0 has {n_samples}: the "
             "layers must hold the same samples"
         )
-    if not np.isfinite(x).all():
-        raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
     return x
+
+
+def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_quantile) -> dict:
+    """Per-class values of one layer, float64 ``x`` sorted by class: (classes, neurons)
+    for c1, c3 and (classes, 1) for c2, c4."""
+    top, bottom = x.max(axis=0), x.min(axis=0)  # (d,); NaN propagates through both
+    if not (np.isfinite(top).all() and np.isfinite(bottom).all()):
+        raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
+    dead = top < 0  # REFERENCE.md: pre-activation < 0 on every sample
+    tables = {}
+    fine_moments = None  # shared by c1 and by c3 on fine or (pooled) coarse labels
+    shares = hier is not None and (labels_part is hier.fine or labels_part is hier.coarse)
+    if "c1" in measures or ("c3" in measures and shares):
+        fine_moments = stats.class_moments(x, hier.fine)
+    if "c1" in measures:
+        tables["c1"] = stats.selectivity(x, hier, fine_moments, dead)
+    if "c2" in measures:
+        tables["c2"] = stats.subclass_silhouette(x, hier)[:, None]
+    if "c3" in measures:
+        if shares and labels_part is hier.fine:
+            moments = fine_moments
+        elif shares:  # superclasses: pooled exactly from the subclasses
+            moments = stats.pool_moments(fine_moments, hier)
+        else:
+            moments = stats.class_moments(x, labels_part)
+        tables["c3"] = stats.std_ratio(x, labels_part, moments, dead)
+    if "c4" in measures:  # last: it may transform x in place
+        tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, overwrite=True)[:, None]
+    return tables
 
 
 def measure_stats(
@@ -243,27 +270,9 @@ def measure_stats(
             n_samples = x.shape[0]
             hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
         sizes.append(x.shape[1])
-        x = x[order]  # samples sorted by class: every class is a slice (a view) below
-        x64 = x.astype(np.float64)  # (n, d): all accumulation in float64
-        fine_moments = None  # shared by c1 and by c3 on fine or (pooled) coarse labels
-        shares = hier is not None and (labels_part is hier.fine or labels_part is hier.coarse)
-        if "c1" in measures or ("c3" in measures and shares):
-            fine_moments = stats.class_moments(x64, hier.fine)
-        if "c1" in measures:
-            columns["c1"].append(stats.selectivity(x64, hier, fine_moments))
-        if "c2" in measures:
-            columns["c2"].append(stats.subclass_silhouette(x64, hier)[:, None])
-        if "c3" in measures:
-            if fine_moments is not None and labels_part is hier.fine:
-                moments = fine_moments
-            elif fine_moments is not None and labels_part is hier.coarse:
-                moments = stats.pool_moments(fine_moments, hier)
-            else:
-                moments = stats.class_moments(x64, labels_part)
-            columns["c3"].append(stats.std_ratio(x64, labels_part, moments))
-        del x64
-        if "c4" in measures:  # from the stored precision: its quantile partitions float32
-            columns["c4"].append(stats.spread_ratio(x, labels_part, c4_quantile)[:, None])
+        x = x[order].astype(np.float64)  # (n, d) sorted by class: each class is a slice
+        for measure, table in _layer_tables(x, index, measures, hier, labels_part, c4_quantile).items():
+            columns[measure].append(table)
     if n_samples is None:
         raise ValueError("preacts holds no layer")
     return MeasureStats(

@@ -102,11 +102,13 @@ def dead_neurons(x: np.ndarray) -> np.ndarray:
     return np.asarray(x.max(axis=0) < 0)
 
 
-def selectivity(x: np.ndarray, hier: Hierarchy, moments: Moments | None = None) -> np.ndarray:
+def selectivity(x: np.ndarray, hier: Hierarchy, moments: Moments | None = None,
+                dead: np.ndarray | None = None) -> np.ndarray:
     """Eq. 1's fraction, (subclasses, d): subclass C_i against the rest of S_s(i).
 
     (mu_Ci - mu_{S\\Ci}) / (sigma_Ci + sigma_{S\\Ci} + 1e-7), population stds; dead
-    neurons get 0. ``moments`` (fine-class moments of ``x``) may be passed to reuse them.
+    neurons get 0. ``moments`` (fine-class moments of ``x``) and ``dead``
+    (:func:`dead_neurons` of ``x``) may be passed to reuse them.
     """
     m = class_moments(x, hier.fine) if moments is None else moments
     out = np.empty_like(m.mean)
@@ -114,31 +116,36 @@ def selectivity(x: np.ndarray, hier: Hierarchy, moments: Moments | None = None) 
         rest = rest_of_superclass(m, kids)
         out[kids] = (m.mean[kids] - rest.mean) / (
             np.sqrt(m.m2[kids] / m.count[kids][:, None]) + rest.std() + EPS)
-    out[:, dead_neurons(x)] = 0.0
+    out[:, dead_neurons(x) if dead is None else dead] = 0.0
     return out
 
 
-def std_ratio(x: np.ndarray, part: Partition, moments: Moments | None = None) -> np.ndarray:
+def std_ratio(x: np.ndarray, part: Partition, moments: Moments | None = None,
+              dead: np.ndarray | None = None) -> np.ndarray:
     """Eq. 3's fraction, (classes, d): sigma_{n,Ci} / (sigma_{n,D} + 1e-7); dead neurons 0.
 
-    D is every sample of ``x``. ``moments`` (class moments of ``x``) may be passed.
+    D is every sample of ``x``. ``moments`` (class moments of ``x``) and ``dead`` may be
+    passed to reuse them.
     """
     m = class_moments(x, part) if moments is None else moments
     n_all, _, m2_all = m.pooled()
     out = m.std() / (np.sqrt(m2_all / n_all) + EPS)
-    out[:, dead_neurons(x)] = 0.0
+    out[:, dead_neurons(x) if dead is None else dead] = 0.0
     return out
 
 
-def unit_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Rows scaled to unit L2 norm, zero rows left at zero (scikit-learn's ``normalize``).
+def unit_rows(a: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Rows scaled to unit L2 norm, zero rows left at zero (scikit-learn's ``normalize``);
+    in place when ``overwrite`` and ``a`` is float64.
 
-    Returns the scaled rows (float64) and their squared norms (1, or 0 for zero rows).
+    Returns the scaled rows (float64) and their squared norms, taken as exactly 1, or 0
+    for zero rows (the computed |u|^2 differs from 1 by rounding only).
     """
-    a = np.asarray(a, dtype=np.float64)
-    norms = np.sqrt(np.einsum("ij,ij->i", a, a))
-    u = a / np.where(norms > 0, norms, 1.0)[:, None]
-    return u, np.einsum("ij,ij->i", u, u)
+    u = np.asarray(a, dtype=np.float64) if overwrite else np.array(a, dtype=np.float64)
+    norms = np.sqrt(np.einsum("ij,ij->i", u, u))
+    nonzero = norms > 0
+    u /= np.where(nonzero, norms, 1.0)[:, None]
+    return u, nonzero.astype(np.float64)
 
 
 def subclass_silhouette(x: np.ndarray, hier: Hierarchy) -> np.ndarray:
@@ -156,15 +163,19 @@ def subclass_silhouette(x: np.ndarray, hier: Hierarchy) -> np.ndarray:
     its own term 1 - u_x . u_x when x is in C; no pairwise matrix is formed.
     """
     fine = hier.fine
-    u, sq = unit_rows(np.maximum(x, 0))  # post-ReLU activations as unit rows, (n, d)
-    sums = class_sums(u, fine)  # (G, d)
+    a = np.maximum(np.asarray(x, dtype=np.float64), 0.0)  # (n, d) post-ReLU; unit rows a / |a|
+    norms = np.sqrt(np.einsum("ij,ij->i", a, a))  # (n,)
+    sq = (norms > 0).astype(np.float64)  # |u|^2: 1, or 0 for a zero row
+    inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+    sums = np.stack([inv[rows] @ a[rows] for rows in fine.each])  # (G, d): sum of unit rows
     out = np.empty(len(fine))
     for kids in hier.children:
         sizes = fine.sizes[kids].astype(np.float64)  # (K,)
         block = fine.rows(kids)  # the superclass's samples, subclass by subclass
-        u_s, sq_s = u[block], sq[block]
+        dots = (a[block] @ sums[kids].T) * inv[block, None]  # (n_S, K): u_x . sum_C u
+        sq_s = sq[block]
         own = np.repeat(np.arange(len(kids)), fine.sizes[kids])  # (n_S,) position in kids
-        dist = sizes[None, :] - u_s @ sums[kids].T  # (n_S, K): summed distances to each subclass
+        dist = sizes[None, :] - dots  # (n_S, K): summed distances to each subclass
         at = np.arange(len(own))
         intra = (dist[at, own] - (1.0 - sq_s)) / (sizes[own] - 1)  # a(x), self excluded
         dist /= sizes[None, :]
@@ -182,38 +193,50 @@ def _lerp(a: np.ndarray, b: np.ndarray, t: float) -> np.ndarray:
     return b - diff * (1 - t) if t >= 0.5 else a + diff * t
 
 
-def c4_representation(x: np.ndarray, quantile: float = 0.75) -> np.ndarray:
+def _transpose(x: np.ndarray, block: int = 256) -> np.ndarray:
+    """C-contiguous (d, n) copy of (n, d) ``x``, in blocks of rows that stay in cache (2x
+    faster than ``np.ascontiguousarray(x.T)``); float32 for float16/32 input (exact)."""
+    dtype = np.float32 if x.dtype in (np.float16, np.float32) else np.float64
+    out = np.empty(x.shape[::-1], dtype=dtype)
+    for start in range(0, len(x), block):
+        out[:, start : start + block] = x[start : start + block].T
+    return out
+
+
+def c4_representation(x: np.ndarray, quantile: float = 0.75, dead: np.ndarray | None = None,
+                      overwrite: bool = False) -> np.ndarray:
     """Section 2.3.2's representation of one layer, (n, live neurons), float64.
 
     Dead neurons are dropped; each neuron is standardized, z = (x - mean) / (std + 1e-7)
     (population std), shifted by its ``quantile`` of z (``np.quantile``, method linear)
     and passed through a ReLU, so that 1 - quantile of the samples are active (25% by
-    default).
+    default). ``dead`` (:func:`dead_neurons` of ``x``) may be passed to reuse it;
+    ``overwrite`` lets a float64 ``x`` without dead neurons be transformed in place.
 
     The quantile is exact but found without sorting z: standardization is monotone, also
     in floating point, so the two order statistics that np.quantile interpolates are the
-    standardized order statistics of x, which one float32 partition per neuron finds (6x
-    faster than np.quantile along the sample axis of an (n, d) float64 array).
+    standardized order statistics of x, which one partition per neuron finds, on
+    contiguous rows of x's transpose (6x faster than np.quantile along the sample axis).
     """
-    live = ~dead_neurons(x)
-    x = np.asarray(x)[:, live]
-    z = x.astype(np.float64)  # (n, d) float64 copy
-    n = len(z)
+    if not 0.0 <= quantile < 1.0:
+        raise ValueError(f"the c4 quantile must lie in [0, 1), got {quantile}")
+    dead = dead_neurons(x) if dead is None else dead
+    x = np.asarray(x) if not dead.any() else np.asarray(x)[:, ~dead]
+    n = len(x)
+    rows = _transpose(x)  # (d, n): one neuron per contiguous row, x's values exactly
+    z = x if overwrite and x.dtype == np.float64 else x.astype(np.float64)  # (n, d)
     mean = z.mean(axis=0)
-    scale = z.std(axis=0) + EPS
     z -= mean
+    scale = np.sqrt(np.einsum("ij,ij->j", z, z) / n) + EPS  # population std + 1e-7
     z /= scale
     # np.quantile's "linear" positions: the order statistics lo and lo + 1, weight gamma
     virtual = (n - 1) * float(quantile)
     lo = int(np.floor(virtual))
     gamma = virtual - lo
-    exact = np.float32 if x.dtype in (np.float16, np.float32) else np.float64  # no rounding
-    rows = np.ascontiguousarray(x.T, dtype=exact)  # (d, n): one neuron per contiguous row
     rows.partition(lo + 1, axis=1)  # lo + 1 <= n - 1 as quantile < 1
     x_lo = rows[:, : lo + 1].max(axis=1).astype(np.float64)
     x_hi = rows[:, lo + 1].astype(np.float64)
-    threshold = _lerp((x_lo - mean) / scale, (x_hi - mean) / scale, gamma)
-    z -= threshold
+    z -= _lerp((x_lo - mean) / scale, (x_hi - mean) / scale, gamma)
     return np.maximum(z, 0.0, out=z)
 
 
@@ -260,7 +283,8 @@ def gram_moments(u: np.ndarray, sq: np.ndarray) -> GramMoments:
     )
 
 
-def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75) -> np.ndarray:
+def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
+                 dead: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
     """Sigma_{l,Ci} / Sigma_{l,D} of Eq. 4 for every class, (classes,).
 
     Sigma_E is the population std of the cosine distances between the samples of E over
@@ -268,12 +292,13 @@ def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75) -> np.n
     neuron active) has cosine similarity 0, i.e. distance 1, with every other sample
     (scikit-learn's cosine_distances convention, as in c2). D is every sample of ``x``.
     Degenerate layers get 0 for every class: a layer whose neurons are all dead, or one
-    where every pair of D is at the same distance (Sigma_D = 0).
+    where every pair of D is at the same distance (Sigma_D = 0). ``dead`` and
+    ``overwrite`` are passed to :func:`c4_representation`.
     """
-    r = c4_representation(x, quantile)
+    r = c4_representation(x, quantile, dead, overwrite)
     if r.shape[1] == 0:
         return np.zeros(len(part))
-    u, sq = unit_rows(r)
+    u, sq = unit_rows(r, overwrite=True)
     within = np.empty(len(part))
     everything = None  # GramMoments of D, summed class by class
     for g, rows in enumerate(part.each):
