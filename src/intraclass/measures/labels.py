@@ -58,7 +58,6 @@ class Partition:
         return np.array([m[0] for m in self.members])
 
 
-
 @dataclass(frozen=True)
 class Hierarchy:
     """Subclasses (``fine``) nested in superclasses (``coarse``).
