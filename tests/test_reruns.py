@@ -80,7 +80,11 @@ def planned_jobs(workdir: Path, config: Path = TINY, *args: str) -> list[tuple[s
 
 
 def rule_counts(jobs: list[tuple[str, dict]]) -> Counter:
-    return Counter(rule for rule, _ in jobs if rule != "all")
+    """Jobs per rule; the figure rules (one per figure: figure_3 ... figure_11) count
+    together as "figure" and individually under their own names."""
+    counts = Counter(rule for rule, _ in jobs if rule != "all")
+    counts["figure"] = sum(n for rule, n in counts.items() if rule.startswith("figure_"))
+    return +counts  # drop zero counts
 
 
 def write_config(path: Path, edit) -> Path:
@@ -130,14 +134,14 @@ def test_new_k_of_one_measure_reruns_measures_and_downstream_only(run_copy, tmp_
     assert not UPSTREAM & set(counts), f"a new k reruns upstream jobs: {counts}"
     assert counts["measures"] == len(study_models(run_copy)), counts
     assert counts["collect"] == 1 and counts["kendall"] == 1, counts
-    assert set(counts) <= {"measures", "collect", "kendall", "figure"}, counts
+    assert {r for r in counts if not r.startswith("figure")} == {"measures", "collect", "kendall"}, counts
 
 
 def test_new_figure_style_reruns_figures_only(run_copy, tmp_path):
     config = write_config(tmp_path / "style.yaml",
                           lambda s: s.setdefault("figures", {}).update(style={"dpi": 72}))
     counts = rule_counts(planned_jobs(run_copy, config))
-    assert set(counts) == {"figure"}, counts
+    assert {r for r in counts if not r.startswith("figure_")} == {"figure"}, counts
     drawn = sorted((run_copy / "results" / STUDY / "figures").glob("fig*.png"))
     assert counts["figure"] == len(drawn) > 0, (counts, drawn)
 
@@ -146,18 +150,32 @@ def test_new_setting_of_one_figure_reruns_that_figure_only(run_copy, tmp_path):
     config = write_config(tmp_path / "fig5.yaml",
                           lambda s: s.setdefault("figures", {}).update(fig5={"measures": ["c1", "c3"]}))
     jobs = planned_jobs(run_copy, config)
-    assert [(rule, wc.get("fig")) for rule, wc in jobs if rule != "all"] == [("figure", "5")], jobs
+    assert [rule for rule, _ in jobs if rule != "all"] == ["figure_5"], jobs
+
+
+def model_outputs(results: Path, model: str) -> list[Path]:
+    """Everything the workflow writes for one model (docs/stages.md, Paths)."""
+    return [results / "models" / model, results / "activations" / model,
+            results / "measures" / f"{model}.csv", results / "sharpness" / f"{model}.json"]
+
+
+def remove(path: Path) -> None:
+    shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def test_deleted_model_reruns_that_models_chain_only(run_copy):
-    models = study_models(run_copy)
-    victim = models[-1]
-    shutil.rmtree(run_copy / "results" / STUDY / "models" / victim)
+    # All of one model's outputs: Snakemake regenerates a missing file only when a job
+    # that needs it must run, so deleting models/<model>/ alone, with that model's
+    # measures still present, would rerun nothing.
+    results = run_copy / "results" / STUDY
+    victim = study_models(run_copy)[-1]
+    for path in model_outputs(results, victim):
+        remove(path)
     jobs = planned_jobs(run_copy)
     counts = rule_counts(jobs)
     per_model = [(rule, wc["model"]) for rule, wc in jobs if "model" in wc]
     assert {model for _, model in per_model} == {victim}, per_model
-    assert counts["train"] == 1 and counts["measures"] == 1, counts
+    assert counts["train"] == 1 and counts["measures"] == 1 and counts["sharpness"] == 1, counts
     assert counts["extract"] >= 1 and "prepare_dataset" not in counts, counts
     assert counts["collect"] == 1 and counts["kendall"] == 1, counts
 
@@ -272,34 +290,41 @@ def test_killed_training_resumes_from_its_checkpoint(tmp_path):
 
 
 def test_failed_job_leaves_nothing_complete_and_keep_going_finishes_the_grid(run_copy):
-    models = study_models(run_copy)
-    broken, healthy = models[0], models[1:]
     results = run_copy / "results" / STUDY
-    # One model's weights are corrupted (newer than its extractions and sharpness, which
-    # therefore rerun and fail); the other models have work to do that does not depend
-    # on it: their measures were deleted.
+    models = study_models(run_copy)
+    # One model outside the evolution set (its only store is final.zarr) gets corrupted
+    # weights, newer than its store and sharpness: both jobs rerun and fail. Its
+    # measures and the other models' measures and sharpness are to be redone too: the
+    # latter do not depend on the failing jobs.
+    broken = next(m for m in models if not list((results / "activations" / m).glob("epoch*")))
+    healthy = [m for m in models if m != broken]
     (results / "models" / broken / "model.pt").write_bytes(b"not a checkpoint")
+    remove(results / "measures" / f"{broken}.csv")
     for model in healthy:
-        (results / "measures" / f"{model}.csv").unlink()
+        remove(results / "measures" / f"{model}.csv")
+        remove(results / "sharpness" / f"{model}.json")
     tables_before = (results / "tables" / "models.csv").stat().st_mtime
 
     run = snakemake(run_copy, "--keep-going", timeout=900)
     text = output_of(run)
     assert run.returncode != 0, "a job on a corrupted checkpoint did not fail"
     failed = set(re.findall(r"Error in rule ([a-z_]+):", text))
-    assert failed and failed <= {"extract", "sharpness"}, text[-4000:]
+    assert failed == {"extract", "sharpness"}, text[-4000:]
 
     # The rest of the grid finished...
     for model in healthy:
         assert (results / "measures" / f"{model}.csv").stat().st_size > 0, model
-    # ...the failed jobs left no output behind that could pass for a result...
+        assert (results / "sharpness" / f"{model}.json").stat().st_size > 0, model
+    # ...the failed jobs left no output behind that could pass for a result (their old
+    # outputs are gone, the partial store was never renamed into place)...
     assert not (results / "activations" / broken / "final.zarr").exists()
     assert not list((results / "activations" / broken).glob(".final.zarr*")), "partial store left behind"
-    if "sharpness" in failed:
-        assert not (results / "sharpness" / f"{broken}.json").exists()
+    assert not (results / "sharpness" / f"{broken}.json").exists()
+    assert not (results / "measures" / f"{broken}.csv").exists()
     # ...nothing downstream of them ran...
     assert (results / "tables" / "models.csv").stat().st_mtime == tables_before
     # ...and the next run plans the failed jobs again.
     again = rule_counts(planned_jobs(run_copy))
-    assert again["extract"] >= 1 and "train" not in again, again
-    assert set(again) <= {"extract", "sharpness", "measures", "collect", "kendall", "figure"}, again
+    assert again["extract"] == again["sharpness"] == again["measures"] == 1, again
+    assert {r for r in again if not r.startswith("figure")} <= \
+        {"extract", "sharpness", "measures", "collect", "kendall"}, again
