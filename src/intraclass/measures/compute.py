@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from . import stats
-from .labels import Partition, check_labels, hierarchy, partition
+from .labels import check_labels, hierarchy, partition
 
 MEASURES = ("c1", "c2", "c3", "c4")
 HIERARCHICAL = ("c1", "c2")  # need fine and coarse labels (section 2.2)
