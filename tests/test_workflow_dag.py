@@ -43,7 +43,7 @@ def test_default_config_dry_run():
     code, counts, out = dry_run("-d", str(ROOT))
     assert code == 0, out
     assert counts["train"] == 28
-    assert counts["extract"] == 28 + 2 * 4
+    assert counts["extract"] == 28 + 2 * 3
 
 
 def write_config(tmp_path, mutate):

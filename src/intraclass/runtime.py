@@ -45,16 +45,17 @@ def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass") 
 
 
 def set_threads(threads: int) -> None:
-    """Bound intra-op parallelism to the cores Snakemake gave the job (``threads:``)."""
+    """Bound intra-op parallelism to the cores Snakemake gave the job (``threads:``).
+
+    Sets the thread variables that numpy's BLAS and torch read when they load, and
+    torch's pool if torch is loaded already. It never imports torch itself: importing
+    the CUDA build costs seconds, which measures and analysis jobs do not need.
+    """
     threads = max(1, int(threads))
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(threads)
-    try:
-        import torch
-
-        torch.set_num_threads(threads)
-    except ImportError:  # measures-only environments need no torch
-        pass
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 def pick_device(preference: str = "auto"):
