@@ -9,7 +9,8 @@ copy of that run and asserts on the jobs Snakemake plans (`--dry-run`) or runs:
 - a new k of one measure reruns measures and what depends on them, no training,
   extraction or sharpness;
 - a new figure setting reruns figures only (a per-figure setting: that figure only);
-- a deleted model reruns that model's chain only, plus the study-wide tables/figures;
+- one model redone (its files deleted, its training forced) reruns that model's chain
+  only, plus the study-wide tables and figures;
 - a training job killed (SIGKILL, as a node failure) mid-run resumes from resume.pt on
   rerun and ends exactly where an uninterrupted run ends;
 - a job that fails leaves no output that Snakemake takes as complete, and
@@ -98,6 +99,10 @@ def write_config(path: Path, edit) -> Path:
     return path
 
 
+def train_target(model: str) -> str:
+    return f"results/{STUDY}/models/{model}/model.pt"
+
+
 def study_models(workdir: Path) -> list[str]:
     return sorted(p.name for p in (workdir / "results" / STUDY / "models").iterdir())
 
@@ -153,25 +158,21 @@ def test_new_setting_of_one_figure_reruns_that_figure_only(run_copy, tmp_path):
     assert [rule for rule, _ in jobs if rule != "all"] == ["figure_5"], jobs
 
 
-def model_outputs(results: Path, model: str) -> list[Path]:
-    """Everything the workflow writes for one model (docs/stages.md, Paths)."""
-    return [results / "models" / model, results / "activations" / model,
-            results / "measures" / f"{model}.csv", results / "sharpness" / f"{model}.json"]
-
-
 def remove(path: Path) -> None:
     shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
-def test_deleted_model_reruns_that_models_chain_only(run_copy):
-    # All of one model's outputs: Snakemake regenerates a missing file only when a job
-    # that needs it must run, so deleting models/<model>/ alone, with that model's
-    # measures still present, would rerun nothing.
+def test_one_models_outputs_redone_rerun_that_models_chain_only(run_copy):
+    # Snakemake regenerates a missing file only when a job that needs it must run: with
+    # the study's tables up to date, deleting one model's files makes a plain `snakemake`
+    # rerun nothing. Redoing one model is `--forcerun` of its training output, which
+    # reruns that job and everything downstream of it, here after deleting its files.
     results = run_copy / "results" / STUDY
     victim = study_models(run_copy)[-1]
-    for path in model_outputs(results, victim):
+    for path in (results / "models" / victim, results / "activations" / victim,
+                 results / "measures" / f"{victim}.csv", results / "sharpness" / f"{victim}.json"):
         remove(path)
-    jobs = planned_jobs(run_copy)
+    jobs = planned_jobs(run_copy, TINY, "--forcerun", train_target(victim))
     counts = rule_counts(jobs)
     per_model = [(rule, wc["model"]) for rule, wc in jobs if "model" in wc]
     assert {model for _, model in per_model} == {victim}, per_model
@@ -217,10 +218,6 @@ def long_training(study: dict) -> None:
     block["optimizer"] = block["optimizer"][:1]
     study["training"].update(epochs=12, lr_milestones=[6], train_per_class=60, resume_every=1)
     study["evolution"] = {"models": 1, "epochs": [1, 4]}
-
-
-def train_target(model: str) -> str:
-    return f"results/{STUDY}/models/{model}/model.pt"
 
 
 def only_model(config: Path) -> str:
