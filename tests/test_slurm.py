@@ -20,6 +20,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections import Counter
 from pathlib import Path
 
@@ -96,14 +97,29 @@ def slurm_jobs(env: dict) -> dict[str, dict[str, str]]:
     return jobs
 
 
-def test_tiny_study_runs_through_sbatch_with_the_unchanged_profile(tmp_path_factory):
+@pytest.fixture
+def cluster_state():
+    """The test cluster's state directory (configs' paths, pid files, logs, munge socket).
+
+    The daemons run as the users munge and slurm, so it must be reachable by them
+    (pytest's own temporary directories are private to root). Afterwards, whatever
+    happened: `cluster.sh stop` (it stops only the pids recorded here, so it is a no-op
+    when the test already stopped them) and the directory is removed."""
+    state = Path(tempfile.mkdtemp(prefix="intraclass-slurm-"))
+    state.chmod(0o755)
+    yield state
+    sh(CLUSTER, "stop", env={**os.environ, "INTRACLASS_SLURM_DIR": str(state)}, timeout=120)
+    shutil.rmtree(state, ignore_errors=True)
+
+
+def test_tiny_study_runs_through_sbatch_with_the_unchanged_profile(cluster_state, tmp_path_factory):
     reason = why_no_slurm()
     if reason:
         skip_or_fail(reason)
     # The profile as users call it: `--profile slurm` from the repository root.
     assert (REPO / "slurm" / "config.yaml").is_file(), "the root `slurm` profile link is missing"
 
-    state = tmp_path_factory.mktemp("slurm-state")
+    state = cluster_state
     workdir = tmp_path_factory.mktemp("slurm-run")  # results/ of the checkout stay untouched
     # Two fake GPUs on a (usually) 2-core node: two GPU jobs can run side by side.
     env = {**os.environ, "INTRACLASS_SLURM_DIR": str(state), "INTRACLASS_SLURM_GPUS": "2"}
