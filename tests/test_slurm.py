@@ -49,7 +49,7 @@ def why_no_slurm() -> str | None:
     if not sys.platform.startswith("linux"):
         return "the test cluster needs Linux"
     if os.geteuid() != 0:
-        return "starting SLURM daemons needs root (CI runs `make test-slurm` as root on Debian)"
+        return "needs root to install and start the SLURM daemons (`make test-slurm` as root on Debian, as in CI)"
     if not Path("/etc/debian_version").exists():
         return "the test cluster is installed from Debian packages (munge slurmctld slurmd slurm-client)"
     if shutil.which("slurmctld") is None and shutil.which("apt-get") is None:
