@@ -34,7 +34,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from intraclass.tables import read_table, write_atomic, write_csv
+from intraclass.runtime import write_atomic
+from intraclass.tables import read_table, write_csv
 
 log = logging.getLogger(__name__)
 

@@ -43,7 +43,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from intraclass.runtime import atomic_target
+from intraclass.runtime import write_atomic
 
 ARCHITECTURES = ("vgg", "resnet")
 NUM_STAGES = 4
@@ -208,13 +208,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, arch_spec: dict,
         "epoch": int(epoch),
         **{k: _plain(v, k) for k, v in extra.items()},
     }
-    tmp = atomic_target(path)
-    try:
-        torch.save(checkpoint, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
 def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:

@@ -11,6 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -80,3 +81,21 @@ def atomic_target(path: str | os.PathLike) -> Path:
     """Temporary sibling path for writing ``path`` atomically (write there, then rename)."""
     path = Path(path)
     return path.with_name(f".{path.name}.partial-{os.getpid()}")
+
+
+def write_atomic(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
+    """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``.
+
+    Every file a stage writes goes through here, so a killed or failed job never leaves
+    a file that later stages accept, and an earlier ``path`` stays untouched until the
+    new one is complete.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_target(path)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path

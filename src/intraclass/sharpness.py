@@ -73,7 +73,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from intraclass.runtime import atomic_target
+from intraclass.runtime import write_atomic
 
 #: The four measures: name -> (perturbation kind, kernels only + batch-statistics mode).
 VARIANTS: dict[str, tuple[str, bool]] = {
@@ -508,12 +508,5 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     y = torch.from_numpy(np.asarray(dataset.labels("train", labels))[indices]).long().to(device)
     result = compute_sharpness(model, x, y, settings, preprocess=normalize, log=log)
     result["model"] = str(model_path)
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_target(out_path)
-    try:
-        tmp.write_text(json.dumps(result, indent=2) + "\n")
-        os.replace(tmp, out_path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(out_path, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
     return result

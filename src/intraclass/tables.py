@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from intraclass.runtime import atomic_target
+from intraclass.runtime import write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -64,23 +64,6 @@ def read_json(path: str | os.PathLike, what: str) -> dict:
     if not isinstance(data, dict):
         raise ValueError(f"{what} file {path} holds a {type(data).__name__}, not a JSON object")
     return data
-
-
-def write_atomic(path: str | os.PathLike, writer: Callable[[Path], object]) -> Path:
-    """Call ``writer(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``.
-
-    A failed writer leaves any earlier ``path`` untouched and removes the temporary file.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_target(path)
-    try:
-        writer(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Path:

@@ -44,7 +44,7 @@ from torch import nn
 
 from intraclass.augment import Normalizer, channel_stats, random_shift_flip, shift_flip
 from intraclass.models import build_model, save_checkpoint
-from intraclass.runtime import atomic_target, pick_device
+from intraclass.runtime import pick_device, write_atomic
 
 ADAM_LR_DIVISOR = 100  # appendix A.2: Adam runs at lr / 100
 SGD_MOMENTUM = 0.9  # appendix A.2
@@ -105,23 +105,11 @@ def _require(mapping: dict, keys: Sequence[str], name: str) -> None:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_target(path)
-    try:
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: tmp.write_text(text))
 
 
 def _save_atomic(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_target(path)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_atomic(path, lambda tmp: torch.save(obj, tmp))
 
 
 def make_optimizer(model: nn.Module, hparams: dict) -> torch.optim.Optimizer:

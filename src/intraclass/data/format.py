@@ -25,7 +25,7 @@ from typing import Sequence
 
 import numpy as np
 
-from intraclass.runtime import atomic_target
+from intraclass.runtime import write_atomic
 
 REQUIRED_KEYS = ("x_train", "x_test", "y_train", "y_test", "fine_names")
 HIERARCHY_KEYS = ("coarse_train", "coarse_test", "coarse_names")
@@ -216,10 +216,8 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
     job never leaves a file that later stages accept. Zip entries carry a fixed timestamp,
     so the same dataset always gives the same bytes (same zlib).
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_target(path)
-    try:
+
+    def write_zip(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 for key, array in dataset.to_arrays().items():
@@ -229,10 +227,8 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
                         np.lib.format.write_array(member, np.ascontiguousarray(array), allow_pickle=False)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+
+    return write_atomic(path, write_zip)
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:

@@ -31,7 +31,7 @@ from collections.abc import Callable, Mapping
 import matplotlib
 from matplotlib.figure import Figure
 
-from intraclass.tables import write_atomic
+from intraclass.runtime import write_atomic
 
 STYLE_DEFAULTS: dict = {
     "width": 5.5,

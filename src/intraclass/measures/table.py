@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from intraclass.runtime import atomic_target
+from intraclass.runtime import write_atomic
 
 from .compute import COLUMNS, MEASURES, MeasureSettings, measure_stats
 
@@ -83,12 +83,4 @@ def write_measures_csv(stores: Sequence, checkpoints: Sequence[str], labels: str
                        settings: MeasureSettings | Mapping, out: str | os.PathLike) -> Path:
     """Compute :func:`measures_table` and write it to ``out`` atomically (temp + rename)."""
     table = measures_table(stores, checkpoints, labels, settings)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_target(out)
-    try:
-        table.to_csv(tmp, index=False, float_format="%.17g")
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return write_atomic(out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.17g"))
