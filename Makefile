@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test test-fast report dry-run-paper bench clean-venv
+.PHONY: run test test-fast test-slurm report dry-run-paper bench clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# The SLURM integration test alone: installs and starts a one-node SLURM on localhost
+# (root on Debian), runs the tiny study through `snakemake --profile slurm`, stops it.
+test-slurm: $(STAMP)
+	INTRACLASS_REQUIRE_SLURM=1 $(BIN)/python -m pytest -m slurm -rs tests/test_slurm.py
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow and not slurm"
