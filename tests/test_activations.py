@@ -397,13 +397,21 @@ EXTRACT = {"split": "train", "per_class": 5, "dtype": "float32", "batch_size": 7
 TRAINING = {"train_per_class": 10, "data_seed": 0, "device": "cpu"}
 
 
-def manual_store_values(model, dataset, indices):
-    """Independent expectation: numpy standardization over the training subset, then hooks."""
+def training_normalization(dataset):
+    """What training stores in a checkpoint, computed independently with numpy: per-channel
+    mean and std of the training subset (TRAINING: 10 per class, seed 0) in [0, 1]."""
     from intraclass.data import training_indices
-    from intraclass.models import bn_relu_sites
 
     subset = dataset.x_train[training_indices(dataset, 10, 0)] / 255.0
-    mean, std = subset.mean(axis=(0, 1, 2)), subset.std(axis=(0, 1, 2))
+    return {"mean": subset.mean(axis=(0, 1, 2)).tolist(), "std": subset.std(axis=(0, 1, 2)).tolist()}
+
+
+def manual_store_values(model, dataset, indices):
+    """Independent expectation: numpy standardization over the training subset, then hooks."""
+    from intraclass.models import bn_relu_sites
+
+    norm = training_normalization(dataset)
+    mean, std = np.array(norm["mean"]), np.array(norm["std"])
     x = (dataset.x_train[indices] / 255.0 - mean) / std
     x = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32))
     with SiteRecorder(bn_relu_sites(model)) as recorder, torch.inference_mode():
@@ -420,7 +428,8 @@ def test_extract_checkpoint_final_and_epoch(tmp_path, dataset):
     spec = dict(arch="resnet", num_classes=4, in_channels=1, base_width=2)
     for seed, where, epoch in ((0, tmp_path / "model.pt", 9), (1, tmp_path / "ckpt" / "epoch1.pt", 1)):
         torch.manual_seed(seed)
-        save_checkpoint(where, build_model(**spec), spec, {"id": "toy-model"}, "fine", epoch)
+        save_checkpoint(where, build_model(**spec), spec, {"id": "toy-model"}, "fine", epoch,
+                        normalization=training_normalization(dataset))
 
     final = extract_checkpoint(tmp_path / "model.pt", data, tmp_path / "act" / "final.zarr",
                                checkpoint="final", extract=EXTRACT, training=TRAINING)
@@ -445,7 +454,7 @@ def test_extract_checkpoint_final_and_epoch(tmp_path, dataset):
     with pytest.raises(ValueError, match="checkpoint must be"):
         extract_checkpoint(tmp_path / "ckpt", data, tmp_path / "x.zarr", checkpoint="last",
                            extract=EXTRACT, training=TRAINING)
-    with pytest.raises(KeyError, match="seed"):
+    with pytest.raises(KeyError, match="params.extract lacks seed"):
         extract_checkpoint(tmp_path / "model.pt", data, tmp_path / "x.zarr", checkpoint="final",
                            extract={k: v for k, v in EXTRACT.items() if k != "seed"},
                            training=TRAINING)
@@ -461,12 +470,21 @@ def test_extract_script_runs_the_stage(tmp_path, dataset):
 
     data = save_dataset(dataset, tmp_path / "toy.npz")
     spec = dict(arch="vgg", num_classes=4, in_channels=1, base_width=2)
-    save_checkpoint(tmp_path / "model.pt", build_model(**spec), spec, {"id": "m"}, "fine", 2)
+    save_checkpoint(tmp_path / "model.pt", build_model(**spec), spec, {"id": "m"}, "fine", 2,
+                    normalization=training_normalization(dataset))
     out = tmp_path / "act" / "final.zarr"
     snakemake = SimpleNamespace(
         input=SimpleNamespace(weights=str(tmp_path / "model.pt"), data=str(data)),
         output=SimpleNamespace(store=str(out)), log=[str(tmp_path / "extract.log")], threads=1,
-        params=SimpleNamespace(checkpoint="final", extract=EXTRACT, training=TRAINING))
+        # run-only settings (device, batch size) come from the config, not params
+        params=SimpleNamespace(
+            checkpoint="final",
+            extract={k: v for k, v in EXTRACT.items() if k != "batch_size"},
+            training={k: v for k, v in TRAINING.items() if k != "device"}),
+        wildcards=SimpleNamespace(study="s"),
+        config={"studies": {"s": {
+            "extract": {"batch_size": EXTRACT["batch_size"]},
+            "training": {"device": "cpu", "eval_batch_size": 100, "resume_every": 1}}}})
     script = Path(__file__).parents[1] / "workflow" / "scripts" / "extract.py"
     root = logging.getLogger()
     handlers, level, hook = list(root.handlers), root.level, sys.excepthook

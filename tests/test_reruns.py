@@ -158,6 +158,24 @@ def test_new_setting_of_one_figure_reruns_that_figure_only(run_copy, tmp_path):
     assert [rule for rule, _ in jobs if rule != "all"] == ["figure_5"], jobs
 
 
+def test_run_only_settings_rerun_nothing(run_copy, tmp_path):
+    """Device and inference batch sizes change how jobs run, not what they compute
+    (intraclass.config.RUN_ONLY): a finished study stays finished."""
+    def edit(s):
+        s["training"].update(device="cpu", eval_batch_size=123, resume_every=3)
+        s["extract"]["batch_size"] = 17
+    jobs = planned_jobs(run_copy, write_config(tmp_path / "run.yaml", edit))
+    assert jobs == [], jobs
+
+
+def test_a_result_setting_of_training_reruns_training(run_copy, tmp_path):
+    """The control of the test above: a setting that changes the models does rerun them."""
+    def edit(s):
+        s["training"]["lr_gamma"] = 0.5
+    counts = rule_counts(planned_jobs(run_copy, write_config(tmp_path / "gamma.yaml", edit)))
+    assert counts["train"] == len(study_models(run_copy)), counts
+
+
 def remove(path: Path) -> None:
     shutil.rmtree(path) if path.is_dir() else path.unlink()
 

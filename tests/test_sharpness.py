@@ -349,17 +349,18 @@ def test_run_sharpness_writes_json_for_a_checkpoint(tmp_path, monkeypatch):
     assert written["settings"]["sigma"]["max_steps"] == 2 and written["settings"]["sigma"]["draws"] == 3
     assert [p.name for p in out.parent.iterdir()] == ["m.json"]  # no temporary left behind
 
-    # Stored and recomputed normalization are the same, so are the results.
-    fallback = S.run_sharpness(tmp_path / "old.pt", "unused.npz", tmp_path / "old.json", tiny,
-                               "fine", training)
-    assert without_seconds(fallback) == without_seconds(written)
+    # A checkpoint without the training normalization is refused, not guessed at.
+    with pytest.raises(KeyError, match="has no 'normalization'"):
+        S.run_sharpness(tmp_path / "old.pt", "unused.npz", tmp_path / "old.json", tiny,
+                        "fine", training)
+    assert not (tmp_path / "old.json").exists()
 
     with pytest.raises(ValueError, match="trained on 'fine'"):
         S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "coarse", training)
     with pytest.raises(ValueError, match="sharpness.sigma: unknown key"):
         S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, {"sigma": {"n": 1}}, "fine",
                         training)
-    with pytest.raises(ValueError, match="lack"):
+    with pytest.raises(KeyError, match="params.training lacks train_per_class, data_seed"):
         S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "fine", {"device": "cpu"})
     assert json.loads(out.read_text()) == written  # failed runs left the output alone
 

@@ -38,7 +38,7 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
-from intraclass.runtime import atomic_target, pick_device
+from intraclass.runtime import atomic_target, pick_device, require_keys
 
 if TYPE_CHECKING:  # torch is imported where it runs: reading a store needs only numpy + zarr
     import torch
@@ -461,12 +461,8 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import bn_relu_sites, load_checkpoint
 
-    missing = [k for k in ("split", "per_class", "dtype", "batch_size", "compressor", "seed")
-               if k not in extract]
-    missing += [f"training.{k}" for k in ("train_per_class", "data_seed", "device")
-                if k not in training]
-    if missing:
-        raise KeyError(f"extract settings lack {missing}")
+    require_keys(extract, ("split", "per_class", "dtype", "batch_size", "compressor", "seed"), "extract")
+    require_keys(training, ("train_per_class", "data_seed", "device"), "training")
     if extract["dtype"] not in DTYPES or extract["compressor"] not in COMPRESSORS:
         raise ValueError(f"extract.dtype must be in {DTYPES} and extract.compressor in "
                          f"{COMPRESSORS}; got {extract['dtype']!r}, {extract['compressor']!r}")
@@ -477,8 +473,7 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     split = extract["split"]
     train_index = training_indices(dataset, training["train_per_class"], training["data_seed"])
     indices = extraction_indices(dataset, split, extract["per_class"], extract["seed"], train_index)
-    normalize = Normalizer.for_model(ckpt, dataset.x_train[train_index], device,
-                                     contiguous=device.type != "cuda")
+    normalize = Normalizer.from_checkpoint(ckpt, device, contiguous=device.type != "cuda")
     images = dataset.x_train if split == "train" else dataset.x_test
     fine = np.asarray(dataset.labels(split, "fine"))[indices]
     coarse = np.asarray(dataset.labels(split, "coarse"))[indices] if dataset.has_hierarchy else None

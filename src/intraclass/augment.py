@@ -104,22 +104,14 @@ class Normalizer:
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, device: torch.device,
                         contiguous: bool = False) -> "Normalizer":
-        """The normalization a checkpoint's model was trained with (its ``normalization``)."""
+        """The normalization a checkpoint's model was trained with (its ``normalization``):
+        the one way extraction and sharpness normalize their inputs."""
         if "normalization" not in checkpoint:
-            raise KeyError("checkpoint has no 'normalization' (written before it was stored?)")
+            model = checkpoint.get("hparams", {}).get("id", "?")
+            raise KeyError(f"checkpoint of model {model} has no 'normalization' "
+                           "(written by an older intraclass: retrain the model)")
         stats = checkpoint["normalization"]
         return cls(stats["mean"], stats["std"], device, contiguous)
-
-    @classmethod
-    def for_model(cls, checkpoint: dict, train_images: np.ndarray, device: torch.device,
-                  contiguous: bool = False) -> "Normalizer":
-        """The normalization a checkpoint's model was trained with, for every stage that
-        feeds it data (extraction, sharpness): the checkpoint's stored statistics, or, for
-        checkpoints written before they were stored, the same statistics recomputed from
-        ``train_images`` (uint8, N x H x W x C: the training subset) as training does."""
-        if "normalization" in checkpoint:
-            return cls.from_checkpoint(checkpoint, device, contiguous)
-        return cls(*channel_stats(train_images), device=device, contiguous=contiguous)
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         x = (images.float() * self.scale + self.shift).permute(0, 3, 1, 2)

@@ -28,6 +28,28 @@ AXES = (
 )
 
 
+#: Settings that change how a job runs but not what it computes. Rules leave them out of
+#: ``params:`` (Snakemake reruns a job whose params change) and scripts read them from the
+#: config at run time (:func:`with_run_settings`): moving a study to a GPU or changing a
+#: batch size of inference reruns nothing.
+RUN_ONLY = {
+    "training": ("device", "eval_batch_size", "resume_every"),
+    "extract": ("batch_size",),
+}
+
+
+def result_settings(section: str, settings: dict) -> dict:
+    """``settings`` of a study section without its run-only keys (for a rule's params)."""
+    return {k: v for k, v in settings.items() if k not in RUN_ONLY.get(section, ())}
+
+
+def with_run_settings(snakemake, section: str, params: dict) -> dict:
+    """A script's ``params`` dict completed with the run-only keys of ``section``, read from
+    the (validated) config of the job's study."""
+    study = snakemake.config["studies"][snakemake.wildcards.study]
+    return {**dict(params), **{k: study[section][k] for k in RUN_ONLY[section]}}
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the offending key."""
 

@@ -45,6 +45,14 @@ def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass") 
     return logging.getLogger(name)
 
 
+def require_keys(mapping, keys, name: str) -> None:
+    """Raise ``KeyError`` naming every key of ``keys`` missing from ``mapping`` (a rule's
+    ``params.<name>``): stages never fall back to silent defaults for their settings."""
+    missing = [k for k in keys if k not in mapping]
+    if missing:
+        raise KeyError(f"params.{name} lacks {', '.join(missing)}")
+
+
 def set_threads(threads: int) -> None:
     """Bound intra-op parallelism to the cores Snakemake gave the job (``threads:``).
 

@@ -485,15 +485,13 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     from intraclass.augment import Normalizer
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import load_checkpoint
-    from intraclass.runtime import pick_device
+    from intraclass.runtime import pick_device, require_keys
 
     log = log or log_default
     settings = resolve_settings(settings)  # fail on a bad config before loading anything
     if labels not in ("fine", "coarse"):
         raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
-    missing = [key for key in ("train_per_class", "data_seed", "device") if key not in training]
-    if missing:
-        raise ValueError(f"training settings lack {missing}")
+    require_keys(training, ("train_per_class", "data_seed", "device"), "training")
     device = pick_device(str(training["device"]))
     model, checkpoint = load_checkpoint(model_path, device)
     if checkpoint["labels"] != labels:
@@ -503,7 +501,7 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     indices = training_indices(dataset, training["train_per_class"], training["data_seed"])
     images = np.ascontiguousarray(dataset.x_train[indices])  # uint8 (N, H, W, C)
     contiguous = device.type != "cuda"  # channels_last views on CUDA, as in training
-    normalize = Normalizer.for_model(checkpoint, images, device, contiguous=contiguous)
+    normalize = Normalizer.from_checkpoint(checkpoint, device, contiguous=contiguous)
     x = torch.from_numpy(images).to(device)
     y = torch.from_numpy(np.asarray(dataset.labels("train", labels))[indices]).long().to(device)
     result = compute_sharpness(model, x, y, settings, preprocess=normalize, log=log)

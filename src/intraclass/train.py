@@ -44,7 +44,7 @@ from torch import nn
 
 from intraclass.augment import Normalizer, channel_stats, random_shift_flip, shift_flip
 from intraclass.models import build_model, save_checkpoint
-from intraclass.runtime import pick_device, write_atomic
+from intraclass.runtime import pick_device, require_keys, write_atomic
 
 ADAM_LR_DIVISOR = 100  # appendix A.2: Adam runs at lr / 100
 SGD_MOMENTUM = 0.9  # appendix A.2
@@ -96,12 +96,6 @@ class TrainOutputs:
             setattr(self, field.name, None if value is None else Path(value))
         if self.resume is None:
             self.resume = self.model.parent / "resume.pt"
-
-
-def _require(mapping: dict, keys: Sequence[str], name: str) -> None:
-    missing = [k for k in keys if k not in mapping]
-    if missing:
-        raise KeyError(f"params.{name} lacks {', '.join(missing)}")
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -221,9 +215,9 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
     after each epoch's resume point (tests use it to simulate a kill).
     """
     log = log or logging.getLogger("intraclass.train")
-    _require(model_params, MODEL_KEYS, "model")
-    _require(training, TRAINING_KEYS, "training")
-    _require(arch, ("name",), "arch")
+    require_keys(model_params, MODEL_KEYS, "model")
+    require_keys(training, TRAINING_KEYS, "training")
+    require_keys(arch, ("name",), "arch")
     epochs = int(training["epochs"])
     batch_size = int(model_params["batch_size"])
     resume_every = max(1, int(training.get("resume_every") or 1))
@@ -401,7 +395,8 @@ def run_training(data_path: str | os.PathLike, outputs: TrainOutputs, model_para
     if labels not in ("fine", "coarse"):
         raise ValueError(f"params.labels must be fine or coarse, got {labels!r}")
     dataset = load_dataset(data_path)
-    index = training_indices(dataset, training.get("train_per_class"), training.get("data_seed", 0))
+    require_keys(training, ("train_per_class", "data_seed"), "training")
+    index = training_indices(dataset, training["train_per_class"], training["data_seed"])
     y_train = np.asarray(dataset.labels("train", labels), dtype=np.int64)[index]
     y_test = np.asarray(dataset.labels("test", labels), dtype=np.int64)
     names = dataset.coarse_names if labels == "coarse" else dataset.fine_names

@@ -15,7 +15,7 @@ rule extract:
         store=directory(f"{RESULTS}/{{study}}/activations/{{model}}/{{checkpoint}}.zarr"),
     params:
         checkpoint=lambda wc: wc.checkpoint,
-        extract=lambda wc: study(wc).settings["extract"],
+        extract=lambda wc: result_settings("extract", study(wc).settings["extract"]),
         training=data_params,
     log:
         f"{RESULTS}/logs/{{study}}/extract/{{model}}/{{checkpoint}}.log",

@@ -11,7 +11,7 @@ sys.path.insert(0, SRC)
 # `--sdm conda` environment needs only the third-party packages.
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
 
-from intraclass.config import AXES, ConfigError, load_studies, validate_config
+from intraclass.config import AXES, ConfigError, load_studies, result_settings, validate_config
 
 try:
     _validated = validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
@@ -50,11 +50,13 @@ def store_path(study_name, model_id, checkpoint):
 
 
 def data_params(wc):
-    """The part of `training` that defines the training set and device: extraction and
-    sharpness see exactly the samples the model was trained on, and rerun only if those
-    change (not when, say, the number of epochs does: that reruns training first)."""
+    """The part of `training` that defines the training set: extraction and sharpness see
+    exactly the samples the model was trained on, and rerun only if those change (not
+    when, say, the number of epochs does: that reruns training first). Run-only settings
+    (device, batch sizes of inference: intraclass.config.RUN_ONLY) are never params, so
+    changing them reruns nothing; scripts read them from the config."""
     t = study(wc).settings["training"]
-    return {k: t[k] for k in ("train_per_class", "data_seed", "device")}
+    return {k: t[k] for k in ("train_per_class", "data_seed")}
 
 
 def rule_resources(name):

@@ -15,7 +15,7 @@ rule train:
         model=lambda wc: study(wc).model(wc.model).to_dict(),
         arch=lambda wc: study(wc).settings["arch"],
         labels=lambda wc: study(wc).settings["labels"],
-        training=lambda wc: study(wc).settings["training"],
+        training=lambda wc: result_settings("training", study(wc).settings["training"]),
         checkpoint_epochs=lambda wc: study(wc).checkpoint_epochs(wc.model),
     log:
         f"{RESULTS}/logs/{{study}}/train/{{model}}.log",

@@ -5,6 +5,7 @@ from intraclass.runtime import script_logger, set_threads
 log = script_logger(snakemake.log[0])  # noqa: F821 - injected by Snakemake
 set_threads(snakemake.threads)  # noqa: F821
 
+from intraclass.config import with_run_settings  # noqa: E402
 from intraclass.train import TrainOutputs, run_training  # noqa: E402 - after set_threads
 
 run_training(
@@ -18,7 +19,7 @@ run_training(
     model_params=dict(snakemake.params.model),  # noqa: F821
     arch=dict(snakemake.params.arch),  # noqa: F821
     labels=snakemake.params.labels,  # noqa: F821
-    training=dict(snakemake.params.training),  # noqa: F821
+    training=with_run_settings(snakemake, "training", snakemake.params.training),  # noqa: F821
     checkpoint_epochs=list(snakemake.params.checkpoint_epochs),  # noqa: F821
     log=log,
 )
