@@ -360,8 +360,9 @@ def iter_preactivations(model: nn.Module, sites: Sequence[tuple[str, nn.Module]]
 
     ``images`` is the uint8 (N, H, W, C) split; ``preprocess`` maps a uint8 NHWC tensor
     on ``device`` to the model's float NCHW input (the training's normalization). Inference
-    mode and eval mode (BN running statistics, no dropout); on CUDA, bf16 autocast and
-    channels_last, as in training; on a CPU the same code in float32.
+    mode and eval mode (BN running statistics, no dropout), in float32 on every device: the
+    cache is the measures' input, so it must not carry bf16 rounding (about 0.4% relative)
+    nor differ between a GPU and a CPU run; channels_last on CUDA, as in training.
     """
     import torch
 
@@ -376,8 +377,8 @@ def iter_preactivations(model: nn.Module, sites: Sequence[tuple[str, nn.Module]]
         with SiteRecorder(sites) as recorder:
             for start in range(0, len(indices), batch_size):
                 rows = np.asarray(indices[start:start + batch_size])
-                # Grad/autocast state is entered per batch, so it never leaks to the consumer.
-                with torch.inference_mode(), torch.autocast(device.type, torch.bfloat16, enabled=cuda):
+                # Grad state is entered per batch, so it never leaks to the consumer.
+                with torch.inference_mode():
                     x = preprocess(torch.from_numpy(images[rows]).to(device, non_blocking=True))
                     if cuda and x.ndim == 4:
                         x = x.contiguous(memory_format=torch.channels_last)
@@ -487,7 +488,7 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
                           "per_class": extract["per_class"], "seed": extract["seed"]},
         "fine_names": list(dataset.fine_names),
         "coarse_names": list(dataset.coarse_names) if dataset.has_hierarchy else None,
-        "device": str(device), "autocast": "bfloat16" if device.type == "cuda" else None,
+        "device": str(device), "precision": "float32",
         "pooling": "global max over space of the BN output (before ReLU)",
     }
     log.info("extracting %s: %d samples (%s split) x %d sites (%d neurons) on %s",

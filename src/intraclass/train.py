@@ -341,8 +341,10 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
     eval_began = time.perf_counter()
     x_test = torch.from_numpy(np.ascontiguousarray(data.x_test)).to(device)
     y_test = torch.from_numpy(np.asarray(data.y_test, dtype=np.int64)).to(device)
-    train_acc, train_loss = evaluate(model, x_train, y_train, normalize, eval_batch_size, on_cuda)
-    test_acc, test_loss = evaluate(model, x_test, y_test, normalize, eval_batch_size, on_cuda)
+    # Final accuracies are measurements (test_acc is what every measure is ranked against):
+    # float32, not bf16, so that they do not depend on the device. bf16 is for training.
+    train_acc, train_loss = evaluate(model, x_train, y_train, normalize, eval_batch_size, autocast=False)
+    test_acc, test_loss = evaluate(model, x_test, y_test, normalize, eval_batch_size, autocast=False)
     eval_seconds = time.perf_counter() - eval_began
     metrics = {
         "id": model_params.get("id"),
