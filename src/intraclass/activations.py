@@ -362,27 +362,22 @@ def iter_preactivations(model: nn.Module, sites: Sequence[tuple[str, nn.Module]]
     on ``device`` to the model's float NCHW input (the training's normalization). Inference
     mode and eval mode (BN running statistics, no dropout), in float32 on every device: the
     cache is the measures' input, so it must not carry bf16 rounding (about 0.4% relative)
-    nor differ between a GPU and a CPU run; channels_last on CUDA, as in training.
+    nor differ between a GPU and a CPU run. The model runs in the layout it has
+    (:func:`intraclass.models.place`: channels_last on CUDA, as in training).
     """
     import torch
 
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    cuda = device.type == "cuda"
     was_training = model.training
     model.eval()
-    if cuda:
-        model.to(memory_format=torch.channels_last)
     try:
         with SiteRecorder(sites) as recorder:
             for start in range(0, len(indices), batch_size):
                 rows = np.asarray(indices[start:start + batch_size])
                 # Grad state is entered per batch, so it never leaks to the consumer.
                 with torch.inference_mode():
-                    x = preprocess(torch.from_numpy(images[rows]).to(device, non_blocking=True))
-                    if cuda and x.ndim == 4:
-                        x = x.contiguous(memory_format=torch.channels_last)
-                    model(x)
+                    model(preprocess(torch.from_numpy(images[rows]).to(device, non_blocking=True)))
                     batch = recorder.pop()
                 yield [t.cpu().numpy() for t in batch]
     finally:

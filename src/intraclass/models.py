@@ -226,14 +226,28 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     return checkpoint
 
 
+def place(model: nn.Module, device: str | torch.device) -> nn.Module:
+    """Move ``model`` to ``device``; on CUDA also to the channels_last memory format, the
+    layout of cuDNN's fast NHWC convolutions (the inputs, uint8 NHWC images normalized by
+    :class:`intraclass.augment.Normalizer`, are channels_last views already). Every stage
+    that runs a model (training, extraction, sharpness) places it through here."""
+    model = model.to(device)
+    if torch.device(device).type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
 def load_checkpoint(path: str | os.PathLike,
                     device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
-    """Rebuild the model of a checkpoint on ``device`` in eval mode; return (model, dict)."""
-    checkpoint = read_checkpoint(path, device)
+    """Rebuild the model of a checkpoint on ``device`` in eval mode; return (model, dict).
+
+    The weights are read to the CPU and copied to the device once (:func:`place`); the
+    returned dict keeps its CPU copy."""
+    checkpoint = read_checkpoint(path, "cpu")
     model = build_model(**checkpoint["arch_spec"])
     try:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as error:
         raise ValueError(f"checkpoint {path}: weights do not fit its arch_spec "
                          f"{checkpoint['arch_spec']}: {error}") from error
-    return model.to(device).eval(), checkpoint
+    return place(model, device).eval(), checkpoint

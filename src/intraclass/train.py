@@ -43,7 +43,7 @@ import torch
 from torch import nn
 
 from intraclass.augment import Normalizer, channel_stats, random_shift_flip, shift_flip
-from intraclass.models import build_model, save_checkpoint
+from intraclass.models import build_model, place, save_checkpoint
 from intraclass.runtime import pick_device, require_keys, write_atomic
 
 ADAM_LR_DIVISOR = 100  # appendix A.2: Adam runs at lr / 100
@@ -246,9 +246,7 @@ def train(data: TrainData, model_params: dict, arch: dict, labels: str, training
 
     torch.manual_seed(seed)  # weight init and dropout masks
     generator = torch.Generator().manual_seed(seed)  # shuffling and augmentation (CPU)
-    model = build_model(**arch_spec).to(device)
-    if on_cuda:
-        model = model.to(memory_format=torch.channels_last)
+    model = place(build_model(**arch_spec), device)
     optimizer = make_optimizer(model, hparams)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=[int(m) for m in training["lr_milestones"]],
