@@ -205,8 +205,6 @@ def test_report_captions_render_for_every_figure_and_table():
         assert "System Message" not in html, name
 
 
-def test_fig7_reads_subclass_names_from_the_dataset_file(tmp_path):
-    data = tmp_path / "data.npz"
-    np.savez(data, fine_names=np.array(["rocket", "ray"]))
-    assert fig7.fine_names(SimpleNamespace(attrs={"sample_source": {"data": str(data)}})) == ["rocket", "ray"]
-    assert fig7.fine_names(SimpleNamespace(attrs={})) is None  # no source: label ids instead
+def test_fig7_reads_subclass_names_from_the_store_attributes():
+    assert fig7.fine_names(SimpleNamespace(attrs={"fine_names": ["rocket", "ray"]})) == ["rocket", "ray"]
+    assert fig7.fine_names(SimpleNamespace(attrs={})) is None  # no names: label ids instead

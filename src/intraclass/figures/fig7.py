@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -103,13 +102,10 @@ def layer_name(value, layer_names: Sequence[str]) -> str:
 
 
 def fine_names(store) -> list[str] | None:
-    """Subclass names from the dataset file the store was extracted from, when readable."""
-    try:
-        path = Path(store.attrs["sample_source"]["data"])
-        with np.load(path, allow_pickle=False) as data:
-            return [str(n) for n in data["fine_names"]]
-    except Exception:  # noqa: BLE001 - names are a nicety: fall back to label ids
-        return None
+    """Subclass names, which extraction records in the store's attributes (so the figure
+    reads no file its rule does not declare); None (label ids) for a store without them."""
+    names = store.attrs.get("fine_names")
+    return [str(n) for n in names] if names else None
 
 
 def checkpoint_label(name: str, store) -> tuple[float, str]:
