@@ -194,8 +194,14 @@ def test_k_errors():
     st = measure_stats(layers, labels=coarse, measures=("c3",))
     with pytest.raises(ValueError, match="neurons in layer 2"):
         st.layerwise("c3", 5)  # layer 2 has 4 neurons
+    # A k curve longer than the model has neurons ends in NaN instead of failing the job;
+    # up to the neuron count it is the exact curve, and k = n_neurons is the plain mean.
+    longer = st.k_curve("c3", n_neurons + 3)
+    assert np.isnan(longer[n_neurons:]).all() and len(longer) == n_neurons + 3
+    np.testing.assert_array_equal(longer[:n_neurons], st.k_curve("c3", n_neurons))
+    assert longer[n_neurons - 1] == pytest.approx(st.total("c3", n_neurons), rel=1e-12)
     with pytest.raises(ValueError, match="k_sweep of c3"):
-        st.k_curve("c3", n_neurons + 1)
+        st.k_curve("c3", 0)
     with pytest.raises(ValueError, match="c1 was not computed"):
         st.total("c1", 1)
     with pytest.raises(ValueError, match="c4_quantile"):

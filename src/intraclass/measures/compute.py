@@ -117,13 +117,19 @@ class MeasureStats:
         return float(self.aggregate(measure, self.per_class(measure, k)))
 
     def k_curve(self, measure: str, k_max: int) -> np.ndarray:
-        """(k_max,): the measure at k = 1..k_max (Fig. 4), one sort and a cumulative mean."""
+        """(k_max,): the measure at k = 1..k_max (Fig. 4), one sort and a cumulative mean.
+
+        Past the model's number of neurons the curve is NaN: one study-wide k_sweep
+        serves grids of several widths, and the narrower models must not fail their job
+        (the Kendall coefficient at such a k leaves NaN models out)."""
         table = self._table(measure)
-        unit = "neurons" if measure in NEURON_LEVEL else "layers"
-        k_max = _check_k(k_max, f"k_sweep of {measure}", table.shape[1], unit)
-        top = -np.sort(-table, axis=1)[:, :k_max]
-        running = np.cumsum(top, axis=1) / np.arange(1, k_max + 1)
-        return self.aggregate(measure, running)
+        k_max = _check_k(k_max, f"k_sweep of {measure}")
+        k_have = min(k_max, table.shape[1])
+        top = -np.sort(-table, axis=1)[:, :k_have]
+        running = np.cumsum(top, axis=1) / np.arange(1, k_have + 1)
+        curve = np.full(k_max, np.nan)
+        curve[:k_have] = self.aggregate(measure, running)
+        return curve
 
     def layerwise(self, measure: str, layer_k: int = 5) -> np.ndarray:
         """(layers,): the measure within each layer (Fig. 5).
