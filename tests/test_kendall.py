@@ -233,3 +233,16 @@ def test_write_kendall_files(tmp_path):
     curve = pd.read_csv(tmp_path / "tables" / "kendall_k.csv")
     assert curve["k"].tolist() == [1, 2]
     assert not list((tmp_path / "tables").glob(".*partial*"))
+
+
+def test_axis_subset_still_groups_on_every_other_hyperparameter():
+    """Asking for one axis must not merge models that differ on an axis not reported."""
+    from intraclass.kendall import axis_groups
+
+    hparams = pd.DataFrame({
+        "lr": [0.1, 0.01, 0.1, 0.01], "batch_size": [32, 32, 128, 128], "weight_decay": 0.0,
+        "optimizer": "sgd", "dropout": 0.0, "augment": False, "width": 1.0, "depth": 1.0,
+        "seed": 0,
+    })
+    groups = axis_groups(hparams, axes=("learning_rate",))
+    assert sorted(map(sorted, map(list, groups["learning_rate"]))) == [[0, 1], [2, 3]]

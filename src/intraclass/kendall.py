@@ -149,7 +149,9 @@ def axis_groups(hparams: pd.DataFrame, axes: Sequence[str] = AXES) -> dict[str, 
     """For each axis, the row positions of the groups of models equal on every other axis.
 
     hparams: one row per model with the columns of :data:`AXIS_COLUMNS` (and ``seed`` when
-    present). Only groups of 2 or more models are returned; an axis with none maps to [].
+    present). "Every other axis" means every hyperparameter of the table, also when only
+    some ``axes`` are asked for: models differing in an axis that is not reported are never
+    grouped. Only groups of 2 or more models are returned; an axis with none maps to [].
     """
     _check_axes(axes)
     columns = [AXIS_COLUMNS[a] for a in axes]
@@ -157,7 +159,7 @@ def axis_groups(hparams: pd.DataFrame, axes: Sequence[str] = AXES) -> dict[str, 
     if missing:
         raise KeyError(f"models table lacks hyperparameter column(s) {missing} "
                        f"(needed for the Kendall axes {list(axes)})")
-    keys = columns + [c for c in EXTRA_KEYS if c in hparams.columns]
+    keys = [c for c in (*AXIS_COLUMNS.values(), *EXTRA_KEYS) if c in hparams.columns]
     frame = hparams[keys].reset_index(drop=True)
     groups: dict[str, list[np.ndarray]] = {}
     for axis, column in zip(axes, columns):
