@@ -15,17 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-#: The paper's eight hyperparameter axes, in the column order of its Tables 1-3.
-AXES = (
-    "learning_rate",
-    "batch_size",
-    "weight_decay",
-    "optimizer",
-    "dropout",
-    "augmentation",
-    "width",
-    "depth",
-)
+from intraclass.names import AXES, AXIS_COLUMNS  # noqa: F401 - AXES re-exported for the rules
 
 
 #: Settings that change how a job runs but not what it computes. Rules leave them out of
@@ -90,16 +80,7 @@ class ModelConfig:
 
     def axis_values(self) -> dict:
         """Values on the paper's eight axes (for the granulated Kendall coefficient)."""
-        return {
-            "learning_rate": self.lr,
-            "batch_size": self.batch_size,
-            "weight_decay": self.weight_decay,
-            "optimizer": self.optimizer,
-            "dropout": self.dropout,
-            "augmentation": self.augment,
-            "width": self.width,
-            "depth": self.depth,
-        }
+        return {axis: getattr(self, name) for axis, name in AXIS_COLUMNS.items()}
 
 
 def expand_grid(blocks: list[dict], seeds: list[int] = (0,), arch: str | None = None) -> list[ModelConfig]:

@@ -39,52 +39,13 @@ from intraclass.tables import read_table, write_csv
 
 log = logging.getLogger(__name__)
 
-#: The paper's 8 axes, in the column order of its Tables 1-3, mapped to the
-#: hyperparameter columns of ``models.csv`` (the keys of train's ``params.model``).
-AXIS_COLUMNS: dict[str, str] = {
-    "learning_rate": "lr",
-    "batch_size": "batch_size",
-    "weight_decay": "weight_decay",
-    "optimizer": "optimizer",
-    "dropout": "dropout",
-    "augmentation": "augment",
-    "width": "width",
-    "depth": "depth",
-}
-AXES: tuple[str, ...] = tuple(AXIS_COLUMNS)
-#: Hyperparameters that are not axes but still define "equal on every other axis".
-EXTRA_KEYS: tuple[str, ...] = ("seed",)
-#: Column headers of the paper's tables.
-AXIS_LABELS: dict[str, str] = {
-    "learning_rate": "learning rate",
-    "batch_size": "batch size",
-    "weight_decay": "weight decay",
-    "optimizer": "optim.",
-    "dropout": "dropout rate",
-    "augmentation": "data augm.",
-    "width": "width",
-    "depth": "depth",
-    "total": "total score",
-}
+from intraclass.names import (  # noqa: E402 - re-exported: the Kendall tables' vocabulary
+    AXES, AXIS_COLUMNS, AXIS_LABELS, EXTRA_KEYS, INTRACLASS, MEASURE_LABELS, MEASURE_LATEX,
+    MEASURES, NEURON_LEVEL, SHARPNESS,
+)
 
-#: Measure columns of ``models.csv`` in the row order of the paper's tables, with the
-#: family they belong to and their labels in Markdown and LaTeX.
-INTRACLASS = ("c1", "c2", "c3", "c4")
-SHARPNESS = ("sigma1", "sigma2", "alpha1", "alpha2")
-MEASURES = INTRACLASS + SHARPNESS
-MEASURE_LABELS: dict[str, str] = {
-    "c1": "c1", "c2": "c2", "c3": "c3", "c4": "c4",
-    "sigma1": "1/σ'", "sigma2": "1/σ''", "alpha1": "1/α'", "alpha2": "1/α''",
-}
-MEASURE_LATEX: dict[str, str] = {
-    "c1": "$c_1$", "c2": "$c_2$", "c3": "$c_3$", "c4": "$c_4$",
-    "sigma1": "$1/\\sigma'$", "sigma2": "$1/\\sigma''$",
-    "alpha1": "$1/\\alpha'$", "alpha2": "$1/\\alpha''$",
-}
 FAMILY: dict[str, str] = {**{m: "Intraclass clustering" for m in INTRACLASS},
                           **{m: "Sharpness" for m in SHARPNESS}}
-#: Measures whose k is swept for Fig. 4 (REFERENCE.md: "Figure 4 sweeps k for c1 and c3").
-K_SWEEP_MEASURES = ("c1", "c3")
 MISSING = "—"
 
 
@@ -279,7 +240,7 @@ def kendall_k_curve(
     g = generalization_values(models, generalization)
     groups = axis_groups(models, axes)
     parts = []
-    for measure in K_SWEEP_MEASURES:
+    for measure in NEURON_LEVEL:
         rows = sweep[sweep["measure"] == measure]
         if rows.empty:
             continue

@@ -21,11 +21,12 @@ import json
 import logging
 import math
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from intraclass.names import INTRACLASS, SHARPNESS, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,6 @@ HPARAMS = ("lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment"
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
 METRICS_EXTRA = ("epochs_run", "early_stopped", "wall_time_s")
 REQUIRED_METRICS = ("train_acc", "test_acc")
-MEASURES = ("c1", "c2", "c3", "c4")
-SHARPNESS = ("sigma1", "sigma2", "alpha1", "alpha2")
-TIDY_COLUMNS = ("checkpoint", "measure", "scope", "k", "layer", "subclass", "neuron", "value")
 
 
 # ----------------------------------------------------------------------------- I/O
@@ -88,7 +86,7 @@ def measure_values(tidy: pd.DataFrame, k: Mapping[str, int] | None, source: str 
     k = dict(k or {})
     rows = tidy[(tidy["scope"] == "total") & (tidy["checkpoint"].astype(str) == "final")]
     values = {}
-    for measure in MEASURES:
+    for measure in INTRACLASS:
         candidates = rows[rows["measure"] == measure]
         if candidates.empty:
             continue
@@ -161,8 +159,8 @@ def models_table(rows: Sequence[dict]) -> pd.DataFrame:
         raise ValueError(f"model id(s) listed twice: {duplicated}")
     head = ["model", *[c for c in HPARAMS if c in frame.columns]]
     extra_hparams = [c for c in frame.columns if c not in head and c not in
-                     (*METRICS, "gap", *METRICS_EXTRA, *MEASURES, *SHARPNESS)]
-    tail = [c for c in (*METRICS, "gap", *METRICS_EXTRA, *MEASURES, *SHARPNESS) if c in frame.columns]
+                     (*METRICS, "gap", *METRICS_EXTRA, *INTRACLASS, *SHARPNESS)]
+    tail = [c for c in (*METRICS, "gap", *METRICS_EXTRA, *INTRACLASS, *SHARPNESS) if c in frame.columns]
     return frame[head + extra_hparams + tail]
 
 
@@ -214,7 +212,7 @@ def collect(
         rows.append(model_row(model, read_json(metrics[i], "metrics"), tidies[i], sharp, k))
     table = models_table(rows)
     log.info("collected %d models; measures: %s", len(table),
-             [c for c in (*MEASURES, *SHARPNESS) if c in table.columns])
+             [c for c in (*INTRACLASS, *SHARPNESS) if c in table.columns])
     tidy = tidy_table([m["id"] for m in models], [t for t in tidies if t is not None])
     write_csv(table, out_models)
     write_csv(tidy, out_measures)

@@ -15,7 +15,6 @@ import pandas as pd
 
 from intraclass.kendall import MEASURES
 
-INTRACLASS = ("c1", "c2", "c3", "c4")
 
 
 @dataclass

@@ -22,7 +22,8 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from intraclass.figures.common import FigureInputs, generalization_axis, measures_in
-from intraclass.figures.style import MEASURE_TEX, colors, new_figure, resolve_options, styled
+from intraclass.figures.style import colors, new_figure, resolve_options, styled
+from intraclass.names import MEASURE_LATEX
 from intraclass.kendall import generalization_values, tau_a_columns
 
 SETTINGS = {"measures": None, "color_by": None, "tau": True}
@@ -49,7 +50,7 @@ def plot_fig3(models: pd.DataFrame, measures: Sequence[str], generalization: str
                        linewidths=0, label=None if group is None else f"{color_by} {group}")
         if tau:  # plain tau-a over all models (not granulated): a reading aid
             ax.set_title(f"$\\tau$ = {tau_a_columns(x, rank_target)[0]:.2f}")
-        ax.set_xlabel(MEASURE_TEX.get(measure, measure))
+        ax.set_xlabel(MEASURE_LATEX.get(measure, measure))
         ax.grid(alpha=0.3, linewidth=0.5)
     for i, ax in enumerate(axes):
         if i % style["max_columns"] == 0:

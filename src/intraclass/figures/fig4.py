@@ -26,7 +26,8 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from intraclass.figures.common import FigureInputs, require
-from intraclass.figures.style import MEASURE_TEX, colors, new_figure, resolve_options, styled
+from intraclass.figures.style import colors, new_figure, resolve_options, styled
+from intraclass.names import MEASURE_LATEX
 from intraclass.kendall import AXIS_LABELS
 
 SETTINGS = {"c1_k_factor": None, "log_x": True, "axis": "total"}
@@ -45,7 +46,7 @@ def plot_fig4(curve: pd.DataFrame, c1_k_factor: float | None = None, log_x: bool
     for measure, color in zip(measures, colors(style, 2)):
         part = curve[curve["measure"] == measure].sort_values("k")
         k = part["k"].to_numpy(float)
-        label = MEASURE_TEX[measure]
+        label = MEASURE_LATEX[measure]
         if measure == "c1" and c1_k_factor:
             k = k * float(c1_k_factor)
             label += f" (k $\\times$ {float(c1_k_factor):.3g})"

@@ -22,7 +22,8 @@ from matplotlib.figure import Figure
 
 from intraclass.figures.common import (FigureInputs, checkpoint_epoch, measures_in, percent,
                                        require, rows)
-from intraclass.figures.style import MEASURE_TEX, colors, new_figure, resolve_options, styled
+from intraclass.figures.style import colors, new_figure, resolve_options, styled
+from intraclass.names import MEASURE_LATEX
 
 SETTINGS = {"models": None, "measures": None}
 
@@ -57,7 +58,7 @@ def plot_fig6(evolution: pd.DataFrame, measures: Sequence[str], *, style: Mappin
             line = part[part["model"] == model]
             ax.plot(line["epoch"], line["value"], marker="o", markersize=2.5, color=palette[model],
                     label=f"{accuracy[model]:.1f}% test acc.")
-        ax.set_title(MEASURE_TEX.get(measure, measure))
+        ax.set_title(MEASURE_LATEX.get(measure, measure))
         ax.set_xlabel("epoch")
         ax.grid(alpha=0.3, linewidth=0.5)
     handles, labels = axes[0].get_legend_handles_labels()

@@ -45,11 +45,6 @@ STYLE_DEFAULTS: dict = {
 }
 
 #: Axis labels of the measures (the notation of the paper).
-MEASURE_TEX = {
-    "c1": "$c_1$", "c2": "$c_2$", "c3": "$c_3$", "c4": "$c_4$",
-    "sigma1": "$1/\\sigma'$", "sigma2": "$1/\\sigma''$",
-    "alpha1": "$1/\\alpha'$", "alpha2": "$1/\\alpha''$",
-}
 
 
 def resolve_options(defaults: Mapping, given: Mapping | None, what: str) -> dict:

@@ -21,10 +21,10 @@ import pandas as pd
 from . import stats
 from .labels import check_labels, hierarchy, partition
 
-MEASURES = ("c1", "c2", "c3", "c4")
-HIERARCHICAL = ("c1", "c2")  # need fine and coarse labels (section 2.2)
-NEURON_LEVEL = ("c1", "c3")  # top-k over neurons of all layers; c2, c4: over layers
-COLUMNS = ["measure", "scope", "k", "layer", "subclass", "neuron", "value"]
+from intraclass.names import HIERARCHICAL, NEURON_LEVEL, TIDY_COLUMNS
+from intraclass.names import INTRACLASS as MEASURES
+
+COLUMNS = [c for c in TIDY_COLUMNS if c != "checkpoint"]  # a table of one checkpoint
 
 
 @dataclass(frozen=True)

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from intraclass.names import TIDY_COLUMNS
 from intraclass.runtime import write_atomic
 
-from .compute import COLUMNS, MEASURES, MeasureSettings, measure_stats
+from .compute import MEASURES, MeasureSettings, measure_stats
 
 LABELS = ("fine", "coarse")
-CSV_COLUMNS = ["checkpoint", *COLUMNS]
+CSV_COLUMNS = list(TIDY_COLUMNS)
 
 log = logging.getLogger(__name__)
 
