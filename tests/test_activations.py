@@ -498,3 +498,12 @@ def test_extract_script_runs_the_stage(tmp_path, dataset):
         root.setLevel(level)
     assert len(open_store(out)) == 20
     assert "20/20 samples" in (tmp_path / "extract.log").read_text()
+
+
+def test_too_large_extraction_subset_names_the_setting(dataset):
+    from intraclass.activations import extraction_indices
+    from intraclass.data import DatasetError, training_indices
+
+    train_index = training_indices(dataset, 10, 0)
+    with pytest.raises(DatasetError, match=r"extract\.per_class in the config"):
+        extraction_indices(dataset, "train", 11, 0, train_index)

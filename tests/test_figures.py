@@ -208,3 +208,14 @@ def test_report_captions_render_for_every_figure_and_table():
 def test_fig7_reads_subclass_names_from_the_store_attributes():
     assert fig7.fine_names(SimpleNamespace(attrs={"fine_names": ["rocket", "ray"]})) == ["rocket", "ray"]
     assert fig7.fine_names(SimpleNamespace(attrs={})) is None  # no names: label ids instead
+
+
+def test_fig5_k_setting_applies_to_neuron_level_measures_only(study):
+    """As the measures stage writes them, c2/c4 layer rows have no k (a layer's own value);
+    choosing the k of c1/c3's per-layer top-k must not drop them."""
+    measures = study.measures.copy()
+    layer_level = (measures.scope == "layer") & measures.measure.isin(["c2", "c4"])
+    measures.loc[layer_level, "k"] = np.nan
+    inputs = FigureInputs(**{**vars(study), "measures": measures})
+    figure = render_figure("5", inputs, {"dpi": 60}, {"k": 5})
+    assert [ax.get_title() for ax in figure.axes if ax.get_title()] == ["$c_1$", "$c_2$", "$c_3$", "$c_4$"]

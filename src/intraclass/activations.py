@@ -392,7 +392,7 @@ def extraction_indices(dataset, split: str, per_class: int | None, seed: int,
     """Rows of ``split`` to extract (sorted int64): the training set the model saw
     (``train_index``, from :func:`intraclass.data.training_indices`) or the whole test
     set, then ``per_class`` samples per fine class drawn with ``seed`` (None: all)."""
-    from intraclass.data import stratified_indices
+    from intraclass.data import DatasetError, stratified_indices
 
     if split == "train":
         base = np.asarray(train_index, dtype=np.int64)
@@ -401,7 +401,11 @@ def extraction_indices(dataset, split: str, per_class: int | None, seed: int,
     else:
         raise ValueError(f"extract split must be one of {SPLITS}, got {split!r}")
     fine = np.asarray(dataset.labels(split, "fine"))[base]
-    return base[stratified_indices(fine, per_class, seed, dataset.fine_names)]
+    try:
+        return base[stratified_indices(fine, per_class, seed, dataset.fine_names)]
+    except DatasetError as error:  # name the setting, as training_indices does for its own
+        raise DatasetError(f"extraction subset: {error} (extract.per_class in the config; "
+                           "at most training.train_per_class)") from None
 
 
 # --------------------------------------------------------------------------- pipeline

@@ -188,8 +188,6 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
         late = [e for e in study["evolution"]["epochs"] if e > epochs]
         if late:
             raise ConfigError(f"{where}.evolution.epochs: {late} exceed training.epochs = {epochs}")
-        if study["measures"]["k_sweep"]["c1"] < 1 or study["measures"]["k_sweep"]["c3"] < 1:
-            raise ConfigError(f"{where}.measures.k_sweep: must be >= 1")
     return config
 
 

@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 
 from intraclass.figures.common import FigureInputs, measures_in, one_k, require, rows
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
-from intraclass.names import MEASURE_LATEX
+from intraclass.names import MEASURE_LATEX, NEURON_LEVEL
 
 SETTINGS = {"depth": None, "measures": None, "k": None}
 
@@ -83,7 +83,9 @@ def render(inputs: FigureInputs, style: Mapping | None, settings: Mapping | None
     layer = rows(measures, "layer")
     layer = layer[layer["model"].isin(chosen)]
     names = measures_in(list(pd.unique(layer["measure"])), options["measures"], "5")
-    layer = pd.concat([one_k(layer[layer["measure"] == m], options["k"], "5", f"{m} layer")
+    # c1, c3 layer rows carry the k of their per-layer top-k (layer_k); c2, c4 have none.
+    layer = pd.concat([one_k(layer[layer["measure"] == m], options["k"] if m in NEURON_LEVEL else None,
+                             "5", f"{m} layer")
                        for m in names]) if names else layer
     stats = layer_means(layer)
     n = layer["model"].nunique()

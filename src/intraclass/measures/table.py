@@ -52,7 +52,7 @@ def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettin
     def layers():
         for i, name in enumerate(store.layer_names):
             start = time.perf_counter()
-            yield store.layers([name])[0]
+            yield store.layer(name)
             log.info("  layer %d/%d %s (%d neurons): %.2f s", i + 1, len(store.layer_names),
                      name, store.neurons[i], time.perf_counter() - start)
 
