@@ -38,7 +38,7 @@ import numpy as np
 import zarr
 from zarr.codecs import ZstdCodec
 
-from intraclass.runtime import atomic_target, pick_device, require_keys
+from intraclass.runtime import atomic_target, pick_device, replace_dir, require_keys
 
 if TYPE_CHECKING:  # torch is imported where it runs: reading a store needs only numpy + zarr
     import torch
@@ -201,14 +201,7 @@ class StoreWriter:
                                        "samples were written")
         self.group.attrs.update({"nonfinite": dict(zip(self.names, self.nonfinite)),
                                  "complete": True})
-        if self.path.exists():  # replace an older store only once the new one is whole
-            old = self.path.with_name(f".{self.path.name}.old-{os.getpid()}")
-            os.rename(self.path, old)
-            os.rename(self.tmp, self.path)
-            shutil.rmtree(old)
-        else:
-            os.rename(self.tmp, self.path)
-        return self.path
+        return replace_dir(self.tmp, self.path)  # an older store goes only once this one is whole
 
     def abort(self) -> None:
         shutil.rmtree(self.tmp, ignore_errors=True)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import sys
 from pathlib import Path
 from typing import Callable
@@ -107,3 +108,18 @@ def write_atomic(path: str | os.PathLike, writer: Callable[[Path], object]) -> P
     finally:
         tmp.unlink(missing_ok=True)
     return path
+
+
+def replace_dir(new: str | os.PathLike, target: str | os.PathLike) -> Path:
+    """Move the finished directory ``new`` to ``target`` (same filesystem). An older
+    ``target`` is renamed aside first and deleted only once ``new`` is in place, so a
+    reader never finds a half-replaced directory."""
+    new, target = Path(new), Path(target)
+    if target.exists():
+        old = target.with_name(f".{target.name}.old-{os.getpid()}")
+        os.rename(target, old)
+        os.rename(new, target)
+        shutil.rmtree(old)
+    else:
+        os.rename(new, target)
+    return target

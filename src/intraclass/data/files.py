@@ -1,6 +1,6 @@
 """Checksums, downloads and archive extraction that never leave a half-written file.
 
-A download goes to a temporary directory next to its destination and is renamed into
+A download goes to a temporary sibling of its destination and is renamed into
 place only once complete and its md5 verified; an archive is extracted to a temporary
 directory and its folder renamed into place. An interrupted job therefore leaves either
 nothing or a stray temporary directory, never a file that looks like the real one.
@@ -17,6 +17,7 @@ import tempfile
 from pathlib import Path
 
 from intraclass.data.format import DatasetError
+from intraclass.runtime import replace_dir, write_atomic
 
 log = logging.getLogger(__name__)
 
@@ -31,20 +32,15 @@ def download(url: str, dest: Path, md5: str) -> None:
     """Download ``url`` to ``dest``, verified against ``md5`` (torchvision's helper checks it)."""
     from torchvision.datasets.utils import download_url
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{dest.name}.download-", dir=dest.parent))
     log.info("downloading %s to %s", url, dest)
-    try:
-        download_url(url, str(tmpdir), dest.name, md5)
-        os.replace(tmpdir / dest.name, dest)
+    try:  # into a temporary sibling, renamed to dest once complete and md5-verified
+        write_atomic(dest, lambda tmp: download_url(url, str(tmp.parent), tmp.name, md5))
     except Exception as e:  # network errors come in many types; all mean the same here
         raise DatasetError(
             f"downloading {url} to {dest} failed ({type(e).__name__}: {e}); check network access "
             f"(compute nodes often have none: run prepare_dataset on a login node), or fetch the "
             f"file by hand and place it at {dest}"
         ) from e
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def extract_folder(archive: Path, folder_name: str, root: Path) -> Path:
@@ -67,9 +63,7 @@ def extract_folder(archive: Path, folder_name: str, root: Path) -> Path:
         extracted = tmpdir / folder_name
         if not extracted.is_dir():
             raise DatasetError(f"{archive} holds no folder {folder_name!r}; it is not the expected archive")
-        if target.exists():
-            os.replace(target, tmpdir / f"{folder_name}.old")  # removed with tmpdir below
-        os.replace(extracted, target)
+        replace_dir(extracted, target)
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
     return target
