@@ -98,17 +98,31 @@ def test_c4_representation_matches_neuron_loop():
     np.testing.assert_allclose(active, 0.25, atol=1.5 / len(layers[1]))
 
 
+def _unit_rows(r):
+    norms = np.linalg.norm(r, axis=1)
+    return r / np.where(norms > 0, norms, 1.0)[:, None], norms > 0
+
+
 @pytest.mark.parametrize("zeros", [0, 5, 30])
-def test_gram_spread_equals_explicit_pairwise_std(zeros):
+@pytest.mark.parametrize("offset", [0.0, 3.0])
+def test_similarity_sums_give_explicit_pairwise_std(zeros, offset):
+    """Zero rows, and rows crowded around one direction (offset: mean similarity ~0.9,
+    the case where an uncentered float32 Gram matrix would lose digits)."""
     rng = np.random.default_rng(zeros)
-    r = np.maximum(rng.normal(size=(60, 7)), 0)
+    r = np.maximum(rng.normal(size=(60, 7)) + offset, 0)
     r[:zeros] = 0.0
-    u, sq = stats.unit_rows(r)
+    u, nonzero = _unit_rows(r)
     dist = cosine_distances(r)
     explicit = dist[~np.eye(60, dtype=bool)].std()
-    assert stats.gram_moments(u, sq).spread() == pytest.approx(explicit, rel=RTOL)
-    halves = stats.gram_moments(u[:25], sq[:25]) + stats.gram_moments(u[25:], sq[25:])
-    assert halves.spread() == pytest.approx(explicit, rel=RTOL)
+    buffer = np.empty((60, 7), dtype=np.float32)
+    assert stats.similarity_sums(u, nonzero, buffer).spread() == pytest.approx(explicit, rel=RTOL)
+    halves = [stats.similarity_sums(u[:25], nonzero[:25], buffer),
+              stats.similarity_sums(u[25:], nonzero[25:], buffer)]
+    assert stats.pool_similarity_sums(halves, u).spread() == pytest.approx(explicit, rel=RTOL)
+    if zeros < 59:
+        sub = dist[zeros:, zeros:][~np.eye(60 - zeros, dtype=bool)].std()
+        part = stats.similarity_sums(u[zeros:], nonzero[zeros:], buffer).spread()
+        assert part == pytest.approx(sub, rel=RTOL)
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

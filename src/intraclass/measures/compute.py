@@ -214,32 +214,41 @@ def _check_layer(x, index: int, n_samples: int | None) -> np.ndarray:
     return x
 
 
+def _sorted_layer(x: np.ndarray, order: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` in class order (each class a slice), float32 or float64: float16 is
+    widened to float32 and integers to float64, both exactly."""
+    x = np.take(x, order, axis=0)
+    if x.dtype in (np.float32, np.float64):
+        return x
+    return x.astype(np.float32 if x.dtype == np.float16 else np.float64)
+
+
 def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_quantile) -> dict:
-    """Per-class values of one layer, float64 ``x`` sorted by class: (classes, neurons)
-    for c1, c3 and (classes, 1) for c2, c4."""
+    """Per-class values of one layer, ``x`` sorted by class (float32 or float64):
+    (classes, neurons) for c1, c3 and (classes, 1) for c2, c4. c1-c3 accumulate in one
+    float64 copy of x; c4 reads x as it is (its products are float32 anyway)."""
     top, bottom = x.max(axis=0), x.min(axis=0)  # (d,); NaN propagates through both
     if not (np.isfinite(top).all() and np.isfinite(bottom).all()):
         raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
     dead = top < 0  # REFERENCE.md: pre-activation < 0 on every sample
     tables = {}
-    fine_moments = None  # shared by c1 and by c3 on fine or (pooled) coarse labels
+    x64 = x.astype(np.float64) if any(m in measures for m in ("c1", "c2", "c3")) else None
+    moments = None  # class moments of x: c1's, shared with c3 and with c4's standardization
     shares = hier is not None and (labels_part is hier.fine or labels_part is hier.coarse)
     if "c1" in measures or ("c3" in measures and shares):
-        fine_moments = stats.class_moments(x, hier.fine)
+        moments = stats.class_moments(x64, hier.fine)
     if "c1" in measures:
-        tables["c1"] = stats.selectivity(x, hier, fine_moments, dead)
-    if "c2" in measures:
-        tables["c2"] = stats.subclass_silhouette(x, hier)[:, None]
+        tables["c1"] = stats.selectivity(x64, hier, moments, dead)
     if "c3" in measures:
-        if shares and labels_part is hier.fine:
-            moments = fine_moments
-        elif shares:  # superclasses: pooled exactly from the subclasses
-            moments = stats.pool_moments(fine_moments, hier)
-        else:
-            moments = stats.class_moments(x, labels_part)
-        tables["c3"] = stats.std_ratio(x, labels_part, moments, dead)
-    if "c4" in measures:  # last: it may transform x in place
-        tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, overwrite=True)[:, None]
+        if shares and labels_part is hier.coarse:  # superclasses: pooled exactly from the subclasses
+            moments = stats.pool_moments(moments, hier)
+        elif not shares:
+            moments = stats.class_moments(x64, labels_part)
+        tables["c3"] = stats.std_ratio(x64, labels_part, moments, dead)
+    if "c2" in measures:  # after c1, c3: it overwrites x64 with the post-ReLU activations
+        tables["c2"] = stats.subclass_silhouette(x64, hier, overwrite=True)[:, None]
+    if "c4" in measures:  # reads x; x64's memory, when there is one, takes its representation
+        tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, moments, out=x64)[:, None]
     return tables
 
 
@@ -276,7 +285,7 @@ def measure_stats(
             n_samples = x.shape[0]
             hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
         sizes.append(x.shape[1])
-        x = x[order].astype(np.float64)  # (n, d) sorted by class: each class is a slice
+        x = _sorted_layer(x, order)  # (n, d) sorted by class: each class is a slice
         for measure, table in _layer_tables(x, index, measures, hier, labels_part, c4_quantile).items():
             columns[measure].append(table)
     if n_samples is None:

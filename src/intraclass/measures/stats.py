@@ -11,7 +11,7 @@ dtype) and returns, per class, the quantity the paper ranks and aggregates:
 with the conventions of REFERENCE.md ("Measures"). All accumulation is in float64.
 Nothing here builds an n x n matrix: means and standard deviations come from per-class
 moments, the cosine silhouette from class sums of unit vectors (O(n d K)), and the
-spread of pairwise cosine distances from per-class d x d Gram matrices (O(n d^2)).
+spread of pairwise cosine distances from per-class d x d scatter matrices (O(n d^2)).
 """
 
 from __future__ import annotations
@@ -134,21 +134,7 @@ def std_ratio(x: np.ndarray, part: Partition, moments: Moments | None = None,
     return out
 
 
-def unit_rows(a: np.ndarray, overwrite: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """Rows scaled to unit L2 norm, zero rows left at zero (scikit-learn's ``normalize``);
-    in place when ``overwrite`` and ``a`` is float64.
-
-    Returns the scaled rows (float64) and their squared norms, taken as exactly 1, or 0
-    for zero rows (the computed |u|^2 differs from 1 by rounding only).
-    """
-    u = np.asarray(a, dtype=np.float64) if overwrite else np.array(a, dtype=np.float64)
-    norms = np.sqrt(np.einsum("ij,ij->i", u, u))
-    nonzero = norms > 0
-    u /= np.where(nonzero, norms, 1.0)[:, None]
-    return u, nonzero.astype(np.float64)
-
-
-def subclass_silhouette(x: np.ndarray, hier: Hierarchy) -> np.ndarray:
+def subclass_silhouette(x: np.ndarray, hier: Hierarchy, overwrite: bool = False) -> np.ndarray:
     """silhouette(a_l, S_s(i), C_i) of Eq. 2 for every subclass, (subclasses,).
 
     The mean over C_i's samples of scikit-learn's ``silhouette_samples(relu(x_S),
@@ -161,9 +147,13 @@ def subclass_silhouette(x: np.ndarray, hier: Hierarchy) -> np.ndarray:
 
     O(n d K): the distance sum from sample x to class C is |C| - u_x . sum_C u, minus
     its own term 1 - u_x . u_x when x is in C; no pairwise matrix is formed.
+    ``overwrite``: a float64 ``x`` may hold the post-ReLU activations afterwards (saves a
+    copy of the layer).
     """
     fine = hier.fine
-    a = np.maximum(np.asarray(x, dtype=np.float64), 0.0)  # (n, d) post-ReLU; unit rows a / |a|
+    x = np.asarray(x)
+    a = np.maximum(x, 0.0, out=x) if overwrite and x.dtype == np.float64 else np.maximum(x, 0.0, dtype=np.float64)
+    # a: (n, d) post-ReLU activations; the unit rows are a / |a|
     norms = np.sqrt(np.einsum("ij,ij->i", a, a))  # (n,)
     sq = (norms > 0).astype(np.float64)  # |u|^2: 1, or 0 for a zero row
     inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
@@ -203,88 +193,136 @@ def _transpose(x: np.ndarray, block: int = 256) -> np.ndarray:
     return out
 
 
+def neuron_quantiles(x: np.ndarray, quantile: float) -> np.ndarray:
+    """(d,) float64: ``np.quantile(x, quantile, axis=0)`` (method linear), exactly.
+
+    One partition per neuron on the contiguous rows of x's transpose instead of a sort
+    along the sample axis (6x faster); float32 input is partitioned as float32.
+    """
+    n = len(x)
+    virtual = (n - 1) * float(quantile)  # np.quantile's position: order statistics lo, lo + 1
+    lo = int(np.floor(virtual))
+    rows = _transpose(x)  # (d, n): one neuron per contiguous row, x's values exactly
+    rows.partition(lo, axis=1)  # one kth: a second kth makes numpy's partition 6x slower
+    x_lo = rows[:, lo].astype(np.float64)
+    if lo == n - 1:
+        return x_lo
+    x_hi = rows[:, lo + 1 :].min(axis=1).astype(np.float64)  # the next order statistic
+    return _lerp(x_lo, x_hi, virtual - lo)
+
+
 def c4_representation(x: np.ndarray, quantile: float = 0.75, dead: np.ndarray | None = None,
-                      overwrite: bool = False) -> np.ndarray:
+                      moments: Moments | None = None, out: np.ndarray | None = None) -> np.ndarray:
     """Section 2.3.2's representation of one layer, (n, live neurons), float64.
 
     Dead neurons are dropped; each neuron is standardized, z = (x - mean) / (std + 1e-7)
-    (population std), shifted by its ``quantile`` of z (``np.quantile``, method linear)
-    and passed through a ReLU, so that 1 - quantile of the samples are active (25% by
-    default). ``dead`` (:func:`dead_neurons` of ``x``) may be passed to reuse it;
-    ``overwrite`` lets a float64 ``x`` without dead neurons be transformed in place.
+    (population std over all samples), shifted by its ``quantile`` of z (np.quantile,
+    method linear) and passed through a ReLU, so that 1 - quantile of the samples are
+    active (25% by default). Standardization is an increasing affine map, so the quantile
+    of z is the standardized quantile t of x and the representation is
+    relu(x - t) / (std + 1e-7), computed in that form: one subtraction, no z.
 
-    The quantile is exact but found without sorting z: standardization is monotone, also
-    in floating point, so the two order statistics that np.quantile interpolates are the
-    standardized order statistics of x, which one partition per neuron finds, on
-    contiguous rows of x's transpose (6x faster than np.quantile along the sample axis).
+    The std comes from the sums of (x - t) and (x - t)^2: the shift by t is free of the
+    cancellation of sum(x^2) - n mean^2, since |mean - t| <= std sqrt(q / (1 - q)) for any
+    distribution (Cantelli), sqrt(3) std at q = 0.75. ``moments`` (any partition's class
+    moments of the same x, pooled here) and ``dead`` (:func:`dead_neurons` of x) may be
+    passed to reuse them; ``x`` is never modified. ``out``: a float64 array of at least
+    x's size whose memory receives the result (saves allocating a layer-sized array).
     """
     if not 0.0 <= quantile < 1.0:
         raise ValueError(f"the c4 quantile must lie in [0, 1), got {quantile}")
+    x = np.asarray(x)
     dead = dead_neurons(x) if dead is None else dead
-    x = np.asarray(x) if not dead.any() else np.asarray(x)[:, ~dead]
+    if dead.any():
+        x = x[:, ~dead]
     n = len(x)
-    rows = _transpose(x)  # (d, n): one neuron per contiguous row, x's values exactly
-    z = x if overwrite and x.dtype == np.float64 else x.astype(np.float64)  # (n, d)
-    mean = z.mean(axis=0)
-    z -= mean
-    scale = np.sqrt(np.einsum("ij,ij->j", z, z) / n) + EPS  # population std + 1e-7
-    z /= scale
-    # np.quantile's "linear" positions: the order statistics lo and lo + 1, weight gamma
-    virtual = (n - 1) * float(quantile)
-    lo = int(np.floor(virtual))
-    gamma = virtual - lo
-    rows.partition(lo + 1, axis=1)  # lo + 1 <= n - 1 as quantile < 1
-    x_lo = rows[:, : lo + 1].max(axis=1).astype(np.float64)
-    x_hi = rows[:, lo + 1].astype(np.float64)
-    z -= _lerp((x_lo - mean) / scale, (x_hi - mean) / scale, gamma)
-    return np.maximum(z, 0.0, out=z)
+    t = neuron_quantiles(x, quantile)  # (d,)
+    if out is not None:  # a C-contiguous (n, d) view of out's first n * d elements
+        out = out.reshape(-1)[: x.size].reshape(x.shape)
+    r = np.subtract(x, t, out=out, dtype=np.float64)  # (n, d): x - t
+    if moments is None:
+        shift = r.sum(axis=0) / n  # mean - t
+        m2 = np.einsum("ij,ij->j", r, r) - n * shift * shift
+    else:
+        n, _, m2 = moments.pooled()
+        m2 = m2[~dead]
+    scale = np.sqrt(np.maximum(m2, 0.0) / n) + EPS  # population std + 1e-7
+    np.maximum(r, 0.0, out=r)
+    r /= scale
+    return r
 
 
 @dataclass(frozen=True)
-class GramMoments:
-    """Sums that give the mean and std of the cosine similarities over pairs i != j."""
+class SimilaritySums:
+    """Centered sums of a set of n unit (or zero) rows u_i that give the mean and std of
+    their cosine similarities s_ij = u_i . u_j over ordered pairs i != j.
 
-    n: float  # samples
-    sum_sq: float  # sum_i |u_i|^2 (the diagonal of U U^T)
-    sum_quad: float  # sum_i |u_i|^4 (the diagonal of (U U^T)^2)
-    total: np.ndarray  # (d,) sum_i u_i
-    gram: np.ndarray  # (d, d) U^T U
+    With m the mean row, v_i = u_i - m and C = sum_i v_i v_i^T (the scatter matrix):
+    sum_{i != j} s_ij = n^2 |m|^2 - Q and sum_{i != j} s_ij^2 = ||C||_F^2 + 2 n m^T C m
+    + n^2 |m|^4 - Q, where Q is the number of nonzero rows (s_ii = |u_i|^2 is 1 or 0).
+    Only ||C||_F^2 needs O(n d^2) work; centering removes the cancellation that the
+    uncentered form sum s^2 / P - (sum s / P)^2 suffers when the pairs' mean similarity
+    is large against their spread.
+    """
+
+    n: int
+    nonzero: int  # Q
+    mean: np.ndarray  # (d,) m
+    scatter: np.ndarray  # (d, d) C, float64
+    quad: float  # m^T C m = sum_i (u_i . m - |m|^2)^2, from the rows in float64
 
     def spread(self) -> float:
-        """Population std of the cosine distances 1 - u_i . u_j over ordered pairs i != j.
-
-        sum_{i != j} s_ij = |sum u|^2 - sum |u_i|^2, sum_{i != j} s_ij^2 = ||U^T U||_F^2 -
-        sum |u_i|^4 (as ||U U^T||_F = ||U^T U||_F); the std of 1 - s is the std of s.
-        """
-        pairs = self.n * (self.n - 1)
-        mean = (self.total @ self.total - self.sum_sq) / pairs
-        mean_sq = (np.einsum("ij,ij->", self.gram, self.gram) - self.sum_quad) / pairs
-        return float(np.sqrt(max(mean_sq - mean * mean, 0.0)))
-
-    def __add__(self, other: GramMoments) -> GramMoments:
-        """Moments of the union of two disjoint sample sets (cross pairs included)."""
-        return GramMoments(
-            n=self.n + other.n,
-            sum_sq=self.sum_sq + other.sum_sq,
-            sum_quad=self.sum_quad + other.sum_quad,
-            total=self.total + other.total,
-            gram=self.gram + other.gram,
-        )
+        """Population std of s_ij (= that of the cosine distances 1 - s_ij) over the
+        n (n - 1) ordered pairs i != j (Eq. 4's Sigma_E), from the identities above."""
+        n, q = float(self.n), float(self.nonzero)
+        pairs = n * (n - 1)
+        a = float(self.mean @ self.mean)  # |m|^2
+        frob = float(np.einsum("ij,ij->", self.scatter, self.scatter))
+        # E[s^2] - E[s]^2 with the n^2 |m|^4 terms cancelled analytically
+        var = ((frob + 2 * n * self.quad - q) / pairs
+               - (n**3 * a * a - 2 * n * n * a * q + q * q) / pairs**2)
+        return float(np.sqrt(max(var, 0.0)))
 
 
-def gram_moments(u: np.ndarray, sq: np.ndarray) -> GramMoments:
-    """GramMoments of unit (or zero) rows ``u`` with squared norms ``sq``."""
-    return GramMoments(
-        n=float(len(u)),
-        sum_sq=float(sq.sum()),
-        sum_quad=float((sq * sq).sum()),
-        total=u.sum(axis=0),
-        gram=u.T @ u,
+def similarity_sums(u: np.ndarray, nonzero: np.ndarray, buffer: np.ndarray) -> SimilaritySums:
+    """:class:`SimilaritySums` of (n, d) float64 unit (or zero) rows ``u``.
+
+    The scatter matrix is a float32 product of the centered rows (BLAS syrk, 2x the float64
+    speed) summed into float64: centered, its rounding is relative to C itself, about 1e-7,
+    not to the uncentered Gram matrix, so the std keeps a ~1e-7 relative accuracy.
+    ``nonzero``: (n,) bool, rows that are not zero; ``buffer``: float32, at least (n, d).
+    """
+    n = len(u)
+    mean = u.sum(axis=0) / n  # (d,)
+    quad = u @ mean - mean @ mean  # (n,): v_i . m
+    centered = np.subtract(u, mean, out=buffer[:n], casting="same_kind")  # (n, d) float32 v
+    return SimilaritySums(
+        n=n,
+        nonzero=int(np.count_nonzero(nonzero)),
+        mean=mean,
+        scatter=(centered.T @ centered).astype(np.float64),
+        quad=float(quad @ quad),
     )
 
 
+def pool_similarity_sums(parts: list[SimilaritySums], u: np.ndarray) -> SimilaritySums:
+    """Sums of the union of disjoint sets ``parts`` (all rows of ``u``, cross pairs
+    included): C = sum_c C_c + sum_c n_c (m_c - m)(m_c - m)^T exactly, and m^T C m from
+    the rows (one matrix-vector product over ``u``)."""
+    counts = np.array([p.n for p in parts], dtype=np.float64)  # (G,)
+    means = np.stack([p.mean for p in parts])  # (G, d)
+    n = counts.sum()
+    mean = counts @ means / n
+    offsets = means - mean  # (G, d)
+    scatter = sum(p.scatter for p in parts) + (offsets.T * counts) @ offsets
+    quad = u @ mean - mean @ mean
+    return SimilaritySums(n=int(n), nonzero=sum(p.nonzero for p in parts), mean=mean,
+                          scatter=scatter, quad=float(quad @ quad))
+
+
 def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
-                 dead: np.ndarray | None = None, overwrite: bool = False) -> np.ndarray:
+                 dead: np.ndarray | None = None, moments: Moments | None = None,
+                 out: np.ndarray | None = None) -> np.ndarray:
     """Sigma_{l,Ci} / Sigma_{l,D} of Eq. 4 for every class, (classes,).
 
     Sigma_E is the population std of the cosine distances between the samples of E over
@@ -292,20 +330,18 @@ def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
     neuron active) has cosine similarity 0, i.e. distance 1, with every other sample
     (scikit-learn's cosine_distances convention, as in c2). D is every sample of ``x``.
     Degenerate layers get 0 for every class: a layer whose neurons are all dead, or one
-    where every pair of D is at the same distance (Sigma_D = 0). ``dead`` and
-    ``overwrite`` are passed to :func:`c4_representation`.
+    where every pair of D is at the same distance (Sigma_D = 0). ``dead``, ``moments`` and
+    ``out`` are passed to :func:`c4_representation`. O(n d^2) time, O(n d) memory.
     """
-    r = c4_representation(x, quantile, dead, overwrite)
-    if r.shape[1] == 0:
+    u = c4_representation(x, quantile, dead, moments, out)  # (n, d), made unit rows in place
+    if u.shape[1] == 0:
         return np.zeros(len(part))
-    u, sq = unit_rows(r, overwrite=True)
-    within = np.empty(len(part))
-    everything = None  # GramMoments of D, summed class by class
-    for g, rows in enumerate(part.each):
-        moments = gram_moments(u[rows], sq[rows])
-        within[g] = moments.spread()
-        everything = moments if everything is None else everything + moments
-    sigma_d = everything.spread()
+    norms = np.sqrt(np.einsum("ij,ij->i", u, u))  # (n,)
+    nonzero = norms > 0  # a zero row stays zero
+    u *= np.divide(1.0, norms, out=np.zeros_like(norms), where=nonzero)[:, None]
+    buffer = np.empty((int(part.sizes.max()), u.shape[1]), dtype=np.float32)
+    classes = [similarity_sums(u[rows], nonzero[rows], buffer) for rows in part.each]
+    sigma_d = pool_similarity_sums(classes, u).spread()
     if sigma_d == 0.0:
         return np.zeros(len(part))
-    return within / sigma_d
+    return np.array([c.spread() for c in classes]) / sigma_d
