@@ -30,6 +30,7 @@ def parse_args():
     p.add_argument("--skip-reference", action="store_true", help="part 1 without the slow references")
     p.add_argument("--skip-cache", action="store_true", help="part 1 only")
     p.add_argument("--tmp", default=None, help="directory for the temporary store")
+    p.add_argument("--repeat", type=int, default=3, help="part 2: best of this many runs of each step")
     return p.parse_args()
 
 
@@ -143,22 +144,23 @@ def part2(rng, scale, tmp):
     def read_npy():
         return [np.load(npy / f"{name}.npy").astype(np.float32) for name in names]
 
-    loaded, t_zarr = timed(read_zarr, repeat=2, label="zarr")
-    _, t_npy = timed(read_npy, repeat=2, label="npy")
+    repeat = args.repeat
+    loaded, t_zarr = timed(read_zarr, repeat=repeat, label="zarr")
+    _, t_npy = timed(read_npy, repeat=repeat, label="npy")
     settings = MeasureSettings(k={"c1": 30, "c2": 5, "c3": 30, "c4": 5},
                                k_sweep={"c1": 100, "c3": 500}, layer_k=5)
     phases = {}
     for m in ("c1", "c2", "c3", "c4"):
-        _, phases[m] = timed(lambda: measure_stats(loaded, fine, coarse, coarse, (m,)), label=m)
-    everything, t_stats = timed(lambda: measure_stats(loaded, fine, coarse, coarse), label="all")
-    rows, t_rows = timed(lambda: everything.rows(settings), label="rows")
+        _, phases[m] = timed(lambda: measure_stats(loaded, fine, coarse, coarse, (m,)), repeat, label=m)
+    everything, t_stats = timed(lambda: measure_stats(loaded, fine, coarse, coarse), repeat, label="all")
+    rows, t_rows = timed(lambda: everything.rows(settings), repeat, label="rows")
 
     def streamed():  # what the rule does: read a layer, reduce it, drop it
         store = open_store(store_path)
         layer_iter = (store.layers([name])[0] for name in store.layer_names)
         return measure_stats(layer_iter, store.fine, store.coarse, store.coarse).rows(settings)
 
-    _, t_stream = timed(streamed, label="stream")
+    _, t_stream = timed(streamed, repeat, label="stream")
     t_all, cpu_all = t_stats + t_rows, CPU["all"] + CPU["rows"]
     print(f"{'':54s} {'wall s':>8s} {'CPU s':>8s}")
     for text, wall, cpu in (

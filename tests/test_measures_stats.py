@@ -178,3 +178,42 @@ def test_c4_quantile_is_exact_with_float16_ties(quantile, n):
     slow = ref.reference_c4_representation(x, quantile)
     np.testing.assert_array_equal(fast > 0, slow > 0)
     np.testing.assert_allclose(fast, slow, rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n", [2, 3, 41, 1000])
+def test_neuron_quantiles_equal_np_quantile_bit_for_bit(dtype, n):
+    rng = np.random.default_rng(n)
+    x = rng.normal(size=(n, 5)).astype(dtype)
+    x[:, 1] = np.round(x[:, 1])  # ties
+    x[:, 2] = 7.0  # a constant neuron
+    for q in (0.0, 0.1, 0.5, 0.75, 0.999):
+        expected = np.quantile(x.astype(np.float64), q, axis=0)
+        np.testing.assert_array_equal(stats.neuron_quantiles(x, q), expected)
+
+
+def test_c4_standardization_from_class_moments_equals_its_own():
+    """The measures pass c1's class moments to c4: same transform as c4 computes alone."""
+    layers, fine, coarse = make_data(7)
+    part = partition(fine, len(fine))
+    for x in layers:
+        own = stats.C4Transform.fit(x, 0.75)
+        shared = stats.C4Transform.fit(x, 0.75, moments=stats.class_moments(x, part))
+        np.testing.assert_allclose(shared.scale, own.scale, rtol=1e-12)
+        np.testing.assert_array_equal(shared.threshold, own.threshold)
+
+
+@pytest.mark.parametrize("offset", [0.0, 2.0, 6.0])
+def test_spread_ratio_keeps_1e6_at_scale_with_crowded_classes(offset):
+    """Larger classes (the float32 scatter products accumulate over 600 rows, 96 neurons)
+    and classes crowded around one direction (offset: mean within-class cosine similarity
+    up to ~0.97), against the explicit n x n distances; the workspace path as well."""
+    rng = np.random.default_rng(int(offset))
+    labels = np.repeat(np.arange(3), 600)
+    centers = rng.normal(size=(3, 96)) * offset
+    x = (rng.normal(size=(1800, 96)) + centers[labels]).astype(np.float32)
+    part = partition(labels, len(labels))
+    slow = ref.reference_spread_ratio([x], labels)[:, 0]
+    np.testing.assert_allclose(stats.spread_ratio(x, part), slow, rtol=RTOL)
+    workspace = np.full(x.size + 7, np.nan)
+    np.testing.assert_allclose(stats.spread_ratio(x, part, out=workspace), slow, rtol=RTOL)

@@ -223,32 +223,32 @@ def _sorted_layer(x: np.ndarray, order: np.ndarray) -> np.ndarray:
     return x.astype(np.float32 if x.dtype == np.float16 else np.float64)
 
 
-def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_quantile) -> dict:
-    """Per-class values of one layer, ``x`` sorted by class (float32 or float64):
-    (classes, neurons) for c1, c3 and (classes, 1) for c2, c4. c1-c3 accumulate in one
-    float64 copy of x; c4 reads x as it is (its products are float32 anyway)."""
+def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_quantile,
+                  workspace: np.ndarray | None = None) -> dict:
+    """Per-class values of one layer, ``x`` sorted by class (float32 or float64; every
+    statistic accumulates in float64, class by class): (classes, neurons) for c1, c3 and
+    (classes, 1) for c2, c4. ``workspace``: float64 memory c4 may use (see spread_ratio)."""
     top, bottom = x.max(axis=0), x.min(axis=0)  # (d,); NaN propagates through both
     if not (np.isfinite(top).all() and np.isfinite(bottom).all()):
         raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
     dead = top < 0  # REFERENCE.md: pre-activation < 0 on every sample
     tables = {}
-    x64 = x.astype(np.float64) if any(m in measures for m in ("c1", "c2", "c3")) else None
     moments = None  # class moments of x: c1's, shared with c3 and with c4's standardization
     shares = hier is not None and (labels_part is hier.fine or labels_part is hier.coarse)
     if "c1" in measures or ("c3" in measures and shares):
-        moments = stats.class_moments(x64, hier.fine)
+        moments = stats.class_moments(x, hier.fine)
     if "c1" in measures:
-        tables["c1"] = stats.selectivity(x64, hier, moments, dead)
+        tables["c1"] = stats.selectivity(x, hier, moments, dead)
+    if "c2" in measures:
+        tables["c2"] = stats.subclass_silhouette(x, hier)[:, None]
     if "c3" in measures:
         if shares and labels_part is hier.coarse:  # superclasses: pooled exactly from the subclasses
             moments = stats.pool_moments(moments, hier)
         elif not shares:
-            moments = stats.class_moments(x64, labels_part)
-        tables["c3"] = stats.std_ratio(x64, labels_part, moments, dead)
-    if "c2" in measures:  # after c1, c3: it overwrites x64 with the post-ReLU activations
-        tables["c2"] = stats.subclass_silhouette(x64, hier, overwrite=True)[:, None]
-    if "c4" in measures:  # reads x; x64's memory, when there is one, takes its representation
-        tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, moments, out=x64)[:, None]
+            moments = stats.class_moments(x, labels_part)
+        tables["c3"] = stats.std_ratio(x, labels_part, moments, dead)
+    if "c4" in measures:
+        tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, moments, workspace)[:, None]
     return tables
 
 
@@ -279,6 +279,7 @@ def measure_stats(
     n_samples = None
     sizes: list[int] = []
     columns: dict[str, list[np.ndarray]] = {m: [] for m in measures}
+    workspace = np.empty(0)  # float64 scratch for c4, grown to the largest layer and reused
     for index, layer in enumerate(preacts):
         x = _check_layer(layer, index, n_samples)
         if n_samples is None:  # labels are checked against the first layer
@@ -286,7 +287,10 @@ def measure_stats(
             hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
         sizes.append(x.shape[1])
         x = _sorted_layer(x, order)  # (n, d) sorted by class: each class is a slice
-        for measure, table in _layer_tables(x, index, measures, hier, labels_part, c4_quantile).items():
+        if "c4" in measures and workspace.size < x.size:
+            workspace = np.empty(x.size)
+        tables = _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace)
+        for measure, table in tables.items():
             columns[measure].append(table)
     if n_samples is None:
         raise ValueError("preacts holds no layer")
