@@ -8,10 +8,13 @@ dtype) and returns, per class, the quantity the paper ranks and aggregates:
 - :func:`std_ratio` (classes x neurons): the fraction of Eq. 3,
 - :func:`spread_ratio` (classes,): Sigma_{l,C_i} / Sigma_{l,D} of Eq. 4,
 
-with the conventions of REFERENCE.md ("Measures"). All accumulation is in float64.
-Nothing here builds an n x n matrix: means and standard deviations come from per-class
-moments, the cosine silhouette from class sums of unit vectors (O(n d K)), and the
-spread of pairwise cosine distances from per-class d x d scatter matrices (O(n d^2)).
+with the conventions of REFERENCE.md ("Measures"). All accumulation is in float64,
+except the off-diagonal products of c4's scatter matrices (float32 on centered rows; see
+:func:`similarity_sums`). Nothing here builds an n x n matrix: means and standard
+deviations come from per-class moments, the cosine silhouette from class sums of unit
+vectors (O(n d K)), and the spread of pairwise cosine distances from per-class d x d
+scatter matrices (O(n d^2)). Work goes class by class (superclass by superclass for c2)
+so that a class's rows stay in cache across the operations on them.
 """
 
 from __future__ import annotations
