@@ -31,6 +31,8 @@ def parse_args():
     p.add_argument("--skip-cache", action="store_true", help="part 1 only")
     p.add_argument("--tmp", default=None, help="directory for the temporary store")
     p.add_argument("--repeat", type=int, default=3, help="part 2: best of this many runs of each step")
+    p.add_argument("--workers", type=int, default=1,
+                   help="part 2: layers computed at once (the measures rule's threads; BLAS keeps --threads)")
     return p.parse_args()
 
 
@@ -125,7 +127,8 @@ def part2(rng, scale, tmp):
     n = len(fine)
     print(f"\n== Part 2: cache of {n} samples, {len(widths)} layers, {sum(widths)} neurons, "
           f"{n_super * n_sub} fine / {n_super} coarse classes, float16 "
-          f"({sum(x.nbytes for x in layers) / 2**20:.0f} MiB), {args.threads} thread(s)")
+          f"({sum(x.nbytes for x in layers) / 2**20:.0f} MiB), {args.threads} BLAS thread(s), "
+          f"{args.workers} worker(s)")
     store_path = Path(tmp) / "cache.zarr"
     with StoreWriter(store_path, list(zip(names, widths)), n, fine=fine, coarse=coarse,
                      dtype="float16", compressor="zstd") as writer:
@@ -151,14 +154,17 @@ def part2(rng, scale, tmp):
                                k_sweep={"c1": 100, "c3": 500}, layer_k=5)
     phases = {}
     for m in ("c1", "c2", "c3", "c4"):
-        _, phases[m] = timed(lambda: measure_stats(loaded, fine, coarse, coarse, (m,)), repeat, label=m)
-    everything, t_stats = timed(lambda: measure_stats(loaded, fine, coarse, coarse), repeat, label="all")
+        _, phases[m] = timed(lambda: measure_stats(loaded, fine, coarse, coarse, (m,), workers=args.workers),
+                             repeat, label=m)
+    everything, t_stats = timed(lambda: measure_stats(loaded, fine, coarse, coarse, workers=args.workers),
+                                repeat, label="all")
     rows, t_rows = timed(lambda: everything.rows(settings), repeat, label="rows")
 
     def streamed():  # what the rule does: read a layer, reduce it, drop it
         store = open_store(store_path)
         layer_iter = (store.layers([name])[0] for name in store.layer_names)
-        return measure_stats(layer_iter, store.fine, store.coarse, store.coarse).rows(settings)
+        return measure_stats(layer_iter, store.fine, store.coarse, store.coarse,
+                             workers=args.workers).rows(settings)
 
     _, t_stream = timed(streamed, repeat, label="stream")
     t_all, cpu_all = t_stats + t_rows, CPU["all"] + CPU["rows"]

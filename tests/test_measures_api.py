@@ -231,3 +231,33 @@ def test_tables_with_labels_unrelated_to_the_hierarchy():
     np.testing.assert_allclose(st.tables["c2"], ref.reference_silhouette(layers, fine, coarse), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(st.tables["c3"], ref.reference_std_ratio(layers, other), rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(st.tables["c4"], ref.reference_spread_ratio(layers, other), rtol=RTOL, atol=ATOL)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_layers_on_threads_give_the_same_tables(workers):
+    """measure_stats(workers=N) computes layers in parallel: bit for bit the sequential
+    tables, every layer of a generator read once, in order."""
+    layers, fine, coarse = random_model(8, widths=(6, 10, 4, 8, 5, 7, 3))
+    alone = measure_stats(layers, fine, coarse, coarse)
+    read = []
+
+    def stream():
+        for i, x in enumerate(layers):
+            read.append(i)
+            yield x
+
+    threaded = measure_stats(stream(), fine, coarse, coarse, workers=workers)
+    assert threaded.layer_sizes == alone.layer_sizes
+    for m in alone.tables:
+        np.testing.assert_array_equal(threaded.tables[m], alone.tables[m])
+    assert read == list(range(len(layers)))
+
+
+def test_layer_errors_on_threads_name_the_first_bad_layer():
+    layers, fine, coarse = random_model(9, widths=(6, 10, 4, 8, 5))
+    layers[3][0, 0] = np.inf
+    layers[4][1, 1] = np.nan
+    with pytest.raises(ValueError, match="layer 3 holds non-finite"):
+        measure_stats(layers, fine, coarse, coarse, workers=2)
+    with pytest.raises(ValueError, match="workers must be a positive integer"):
+        measure_stats(layers, fine, coarse, coarse, workers=0)

@@ -43,6 +43,9 @@ def test_table_of_two_checkpoints(tmp_path):
     expected = measure_stats(layers, fine, coarse, coarse)
     for measure in ("c1", "c2", "c3", "c4"):
         assert final[measure] == pytest.approx(expected.total(measure, SETTINGS["k"][measure]), rel=1e-6)
+    threaded = measures_table([tmp_path / "final.zarr", tmp_path / "epoch1.zarr"], ["final", "epoch1"],
+                              "coarse", SETTINGS, workers=2)  # the rule's threads: layers in parallel
+    pd.testing.assert_frame_equal(threaded, table)
 
 
 def test_fine_labels_skip_c1_c2_and_csv_roundtrips(tmp_path):

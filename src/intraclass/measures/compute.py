@@ -12,7 +12,9 @@ most selective neuron (Figs. 7, 11). :func:`compute_all` returns them all as tid
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -252,6 +254,55 @@ def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_qua
     return tables
 
 
+class _LayerWork:
+    """Statistics of one layer at a time, on the calling thread or a pool of threads.
+
+    numpy releases the GIL in its array operations, BLAS and partitions, so layers run in
+    parallel on ``workers`` threads (BLAS itself should then use one thread each). At
+    most ``workers`` layers wait or run at once: the caller's iterator is read only as
+    fast as layers finish, so memory stays at about ``workers + 1`` layers. Each thread
+    keeps one float64 workspace for c4, grown to its largest layer and reused.
+    """
+
+    def __init__(self, measures, hier, labels_part, order, c4_quantile, workers: int):
+        self.args = (measures, hier, labels_part, c4_quantile)
+        self.order = order
+        self.local = threading.local()
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="measures") if workers > 1 else None
+        self.workers = workers
+        self.futures: list = []
+
+    def _run(self, x: np.ndarray, index: int) -> dict:
+        measures, hier, labels_part, c4_quantile = self.args
+        x = _sorted_layer(x, self.order)  # (n, d) sorted by class: each class is a slice
+        workspace = getattr(self.local, "workspace", np.empty(0))
+        if "c4" in measures and workspace.size < x.size:
+            workspace = self.local.workspace = np.empty(x.size)
+        return _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace)
+
+    def submit(self, x: np.ndarray, index: int) -> None:
+        if self.pool is None:
+            self.futures.append(self._run(x, index))
+            return
+        self.futures.append(self.pool.submit(self._run, x, index))
+        unfinished = [f for f in self.futures if not f.done()]
+        if len(unfinished) >= self.workers:  # bound the layers held in memory
+            wait(unfinished, return_when=FIRST_COMPLETED)
+
+    def results(self) -> list[dict]:
+        """Each layer's tables, in layer order; the first failure in layer order is raised."""
+        if self.pool is None:
+            return self.futures
+        try:
+            return [f.result() for f in self.futures]
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+
 def measure_stats(
     preacts: Iterable[np.ndarray],
     fine=None,
@@ -259,15 +310,18 @@ def measure_stats(
     labels=None,
     measures: Iterable[str] = MEASURES,
     c4_quantile: float = 0.75,
+    workers: int = 1,
 ) -> MeasureStats:
     """Per-class tables of ``measures`` in one pass over the layers.
 
     ``preacts``: (samples, neurons) pre-activations per layer, in forward order; any
     iterable, consumed once, so a generator reading one layer at a time from a store
-    keeps a single layer in memory. ``fine``/``coarse``: subclass and superclass labels
-    (c1, c2); ``labels``: the labels trained on (c3, c4). Raises ValueError for labels
-    that do not nest, classes with fewer than 2 samples, superclasses with fewer than 2
-    subclasses, mismatched lengths, non-finite values.
+    keeps a single layer in memory (``workers + 1`` with ``workers`` threads, which
+    compute layers in parallel; results do not depend on ``workers``). ``fine``/
+    ``coarse``: subclass and superclass labels (c1, c2); ``labels``: the labels trained
+    on (c3, c4). Raises ValueError for labels that do not nest, classes with fewer than 2
+    samples, superclasses with fewer than 2 subclasses, mismatched lengths, non-finite
+    values.
     """
     measures = tuple(measures)
     for m in measures:
@@ -275,28 +329,30 @@ def measure_stats(
             raise ValueError(f"unknown measure {m!r}; expected some of {MEASURES}")
     if not measures:
         raise ValueError("no measure requested")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
     hier = labels_part = None
     n_samples = None
     sizes: list[int] = []
-    columns: dict[str, list[np.ndarray]] = {m: [] for m in measures}
-    workspace = np.empty(0)  # float64 scratch for c4, grown to the largest layer and reused
-    for index, layer in enumerate(preacts):
-        x = _check_layer(layer, index, n_samples)
-        if n_samples is None:  # labels are checked against the first layer
-            n_samples = x.shape[0]
-            hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
-        sizes.append(x.shape[1])
-        x = _sorted_layer(x, order)  # (n, d) sorted by class: each class is a slice
-        if "c4" in measures and workspace.size < x.size:
-            workspace = np.empty(x.size)
-        tables = _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace)
-        for measure, table in tables.items():
-            columns[measure].append(table)
-    if n_samples is None:
-        raise ValueError("preacts holds no layer")
+    work = None
+    try:
+        for index, layer in enumerate(preacts):
+            x = _check_layer(layer, index, n_samples)
+            if n_samples is None:  # labels are checked against the first layer
+                n_samples = x.shape[0]
+                hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
+                work = _LayerWork(measures, hier, labels_part, order, c4_quantile, int(workers))
+            sizes.append(x.shape[1])
+            work.submit(x, index)
+        if n_samples is None:
+            raise ValueError("preacts holds no layer")
+        layers = work.results()
+    finally:
+        if work is not None:
+            work.close()
     return MeasureStats(
         layer_sizes=tuple(sizes),
-        tables={m: np.concatenate(columns[m], axis=1) for m in measures},
+        tables={m: np.concatenate([t[m] for t in layers], axis=1) for m in measures},
         subclasses=None if hier is None else hier.fine.ids,
         classes=None if labels_part is None else labels_part.ids,
     )

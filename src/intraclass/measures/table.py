@@ -31,8 +31,10 @@ CSV_COLUMNS = list(TIDY_COLUMNS)
 log = logging.getLogger(__name__)
 
 
-def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettings) -> pd.DataFrame:
-    """Tidy rows of one activation store (columns :data:`~intraclass.measures.COLUMNS`)."""
+def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettings,
+                   workers: int = 1) -> pd.DataFrame:
+    """Tidy rows of one activation store (columns :data:`~intraclass.measures.COLUMNS`);
+    ``workers`` threads compute layers in parallel (see :func:`measure_stats`)."""
     from intraclass.activations import open_store  # zarr is needed only here
 
     if labels not in LABELS:
@@ -52,16 +54,17 @@ def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettin
     def layers():
         for i, name in enumerate(store.layer_names):
             start = time.perf_counter()
-            yield store.layer(name)
-            log.info("  layer %d/%d %s (%d neurons): %.2f s", i + 1, len(store.layer_names),
+            layer = store.layer(name)
+            log.info("  layer %d/%d %s (%d neurons) read in %.2f s", i + 1, len(store.layer_names),
                      name, store.neurons[i], time.perf_counter() - start)
+            yield layer
 
-    stats = measure_stats(layers(), fine, coarse, trained, measures, settings.c4_quantile)
+    stats = measure_stats(layers(), fine, coarse, trained, measures, settings.c4_quantile, workers)
     return stats.rows(settings)
 
 
 def measures_table(stores: Sequence, checkpoints: Sequence[str], labels: str,
-                   settings: MeasureSettings | Mapping) -> pd.DataFrame:
+                   settings: MeasureSettings | Mapping, workers: int = 1) -> pd.DataFrame:
     """Rows of every store, with a leading ``checkpoint`` column (:data:`CSV_COLUMNS`)."""
     if not isinstance(settings, MeasureSettings):
         settings = MeasureSettings.from_params(settings)
@@ -73,7 +76,7 @@ def measures_table(stores: Sequence, checkpoints: Sequence[str], labels: str,
     for store, checkpoint in zip(stores, checkpoints):
         start = time.perf_counter()
         log.info("measures of %s (%s)", checkpoint, store)
-        frame = store_measures(store, labels, settings)
+        frame = store_measures(store, labels, settings, workers)
         frame.insert(0, "checkpoint", checkpoint)
         frames.append(frame)
         log.info("%s done: %d rows in %.1f s", checkpoint, len(frame), time.perf_counter() - start)
@@ -81,7 +84,8 @@ def measures_table(stores: Sequence, checkpoints: Sequence[str], labels: str,
 
 
 def write_measures_csv(stores: Sequence, checkpoints: Sequence[str], labels: str,
-                       settings: MeasureSettings | Mapping, out: str | os.PathLike) -> Path:
+                       settings: MeasureSettings | Mapping, out: str | os.PathLike,
+                       workers: int = 1) -> Path:
     """Compute :func:`measures_table` and write it to ``out`` atomically (temp + rename)."""
-    table = measures_table(stores, checkpoints, labels, settings)
+    table = measures_table(stores, checkpoints, labels, settings, workers)
     return write_atomic(out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.17g"))
