@@ -261,3 +261,16 @@ def test_layer_errors_on_threads_name_the_first_bad_layer():
         measure_stats(layers, fine, coarse, coarse, workers=2)
     with pytest.raises(ValueError, match="workers must be a positive integer"):
         measure_stats(layers, fine, coarse, coarse, workers=0)
+    # a failed layer stops the reading: a store is not read to its end for nothing
+    layers, fine, coarse = random_model(9, widths=(6,) * 12)
+    layers[0][0, 0] = np.nan
+    read = []
+
+    def stream():
+        for x in layers:
+            read.append(x)
+            yield x
+
+    with pytest.raises(ValueError, match="layer 0 holds non-finite"):
+        measure_stats(stream(), fine, coarse, coarse, workers=2)
+    assert len(read) < len(layers)

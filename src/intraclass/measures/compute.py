@@ -288,6 +288,11 @@ class _LayerWork:
         unfinished = [f for f in self.futures if not f.done()]
         if len(unfinished) >= self.workers:  # bound the layers held in memory
             wait(unfinished, return_when=FIRST_COMPLETED)
+        for future in self.futures:  # stop reading at a failed layer, the first in order
+            if not future.done():
+                break
+            if future.exception() is not None:
+                raise future.exception()
 
     def results(self) -> list[dict]:
         """Each layer's tables, in layer order; the first failure in layer order is raised."""
