@@ -298,10 +298,7 @@ class _LayerWork:
         """Each layer's tables, in layer order; the first failure in layer order is raised."""
         if self.pool is None:
             return self.futures
-        try:
-            return [f.result() for f in self.futures]
-        finally:
-            self.close()
+        return [f.result() for f in self.futures]
 
     def close(self) -> None:
         if self.pool is not None:

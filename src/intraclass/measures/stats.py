@@ -137,6 +137,14 @@ def std_ratio(x: np.ndarray, part: Partition, moments: Moments | None = None,
     return out
 
 
+def inverse_row_norms(a: np.ndarray) -> np.ndarray:
+    """(rows,) float64 1 / |a_i| of (rows, d) float64 ``a``, 0 for a zero row: the scaling to
+    unit rows of scikit-learn's ``normalize``, which leaves zero rows at zero (cosine
+    similarity 0 with every other row)."""
+    norms = np.sqrt(np.einsum("ij,ij->i", a, a))
+    return np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+
+
 def subclass_silhouette(x: np.ndarray, hier: Hierarchy) -> np.ndarray:
     """silhouette(a_l, S_s(i), C_i) of Eq. 2 for every subclass, (subclasses,).
 
@@ -163,9 +171,8 @@ def subclass_silhouette(x: np.ndarray, hier: Hierarchy) -> np.ndarray:
         in_place = x_s.dtype == np.float64 and not isinstance(block, slice)  # x_s is a copy
         a = np.maximum(x_s, 0.0, out=x_s if in_place else None, dtype=np.float64)
         # a: (n_S, d) post-ReLU activations; the unit rows are a / |a|
-        norms = np.sqrt(np.einsum("ij,ij->i", a, a))  # (n_S,)
-        sq = (norms > 0).astype(np.float64)  # |u|^2: 1, or 0 for a zero row
-        inv = np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)
+        inv = inverse_row_norms(a)  # (n_S,)
+        sq = (inv > 0).astype(np.float64)  # |u|^2: 1, or 0 for a zero row
         ends = np.cumsum(sizes)
         sums = np.stack([inv[lo:hi] @ a[lo:hi] for lo, hi in zip(ends - sizes, ends)])  # (K, d)
         dots = (a @ sums.T) * inv[:, None]  # (n_S, K): u_x . sum_C u
@@ -228,24 +235,21 @@ class C4Transform:
     subtraction, no z.
     """
 
-    live: np.ndarray | None  # (d,) bool, None when every neuron is live
-    threshold: np.ndarray  # (live,) t, float64
-    scale: np.ndarray  # (live,) population std + 1e-7, float64
+    threshold: np.ndarray  # (d,) t, float64
+    scale: np.ndarray  # (d,) population std + 1e-7, float64
 
     @classmethod
-    def fit(cls, x: np.ndarray, quantile: float = 0.75, dead: np.ndarray | None = None,
-            moments: Moments | None = None) -> C4Transform:
-        """The transform of (n, d) ``x``. The std comes from the sums of (x - t) and
-        (x - t)^2, free of the cancellation of sum(x^2) - n mean^2 since |mean - t| <= std
-        sqrt(q / (1 - q)) for any distribution (Cantelli; sqrt(3) std at q = 0.75), or from
-        ``moments`` (any partition's class moments of x, pooled). ``dead``
-        (:func:`dead_neurons` of x) may be passed to reuse it."""
+    def fit(cls, x: np.ndarray, quantile: float = 0.75, moments: Moments | None = None,
+            live: np.ndarray | None = None) -> C4Transform:
+        """The transform of (n, d) ``x``, whose dead neurons are already dropped
+        (:func:`live_neurons`). The std comes from the sums of (x - t) and (x - t)^2, free
+        of the cancellation of sum(x^2) - n mean^2 since |mean - t| <= std sqrt(q / (1 - q))
+        for any distribution (Cantelli; sqrt(3) std at q = 0.75), or from ``moments`` (any
+        partition's class moments of the layer, pooled; ``live`` selects x's neurons among
+        theirs)."""
         if not 0.0 <= quantile < 1.0:
             raise ValueError(f"the c4 quantile must lie in [0, 1), got {quantile}")
-        dead = dead_neurons(x) if dead is None else dead
-        live = ~dead if dead.any() else None
-        x = x if live is None else x[:, live]
-        t = neuron_quantiles(x, quantile)  # (live,)
+        t = neuron_quantiles(x, quantile)  # (d,)
         if moments is None:
             n = len(x)
             shift = np.zeros_like(t)  # sum of x - t, then sum of (x - t)^2, block by block
@@ -258,27 +262,37 @@ class C4Transform:
         else:
             n, _, m2 = moments.pooled()
             m2 = m2 if live is None else m2[live]
-        return cls(live=live, threshold=t, scale=np.sqrt(np.maximum(m2, 0.0) / n) + EPS)
+        return cls(threshold=t, scale=np.sqrt(np.maximum(m2, 0.0) / n) + EPS)
 
     @property
     def width(self) -> int:
         return len(self.threshold)
 
     def __call__(self, x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """(rows, live) float64 r of (rows, d) ``x`` (any rows of the fitted layer); into
-        ``out`` (float64, (rows, live)) when given."""
-        x = x if self.live is None else x[:, self.live]
+        """(rows, d) float64 r of (rows, d) ``x`` (any rows of the fitted layer); into
+        ``out`` (float64, (rows, d)) when given."""
         r = np.subtract(x, self.threshold, out=out, dtype=np.float64)
         np.maximum(r, 0.0, out=r)
         r *= 1.0 / self.scale  # a multiply: 1.4x faster than a division, within an ulp of it
         return r
 
 
+def live_neurons(x: np.ndarray, dead: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``x`` without its dead neurons (a copy only when there are some) and the (d,) bool
+    mask of the live ones (None when all are live); ``dead``: :func:`dead_neurons` of x."""
+    x = np.asarray(x)
+    dead = dead_neurons(x) if dead is None else dead
+    if not dead.any():
+        return x, None
+    return x[:, ~dead], ~dead
+
+
 def c4_representation(x: np.ndarray, quantile: float = 0.75, dead: np.ndarray | None = None,
                       moments: Moments | None = None) -> np.ndarray:
     """Section 2.3.2's representation of one layer, (n, live neurons), float64 (see
     :class:`C4Transform`); ``x`` is left alone."""
-    return C4Transform.fit(np.asarray(x), quantile, dead, moments)(np.asarray(x))
+    x, live = live_neurons(x, dead)
+    return C4Transform.fit(x, quantile, moments, live)(x)
 
 
 @dataclass(frozen=True)
@@ -313,6 +327,13 @@ class SimilaritySums:
         return float(np.sqrt(max(var, 0.0)))
 
 
+def _mean_quad(u: np.ndarray, mean: np.ndarray) -> float:
+    """m^T C m = sum_i ((u_i - m) . m)^2 of rows ``u`` about ``mean``, in float64 from the
+    rows (not from a float32 C)."""
+    along = u @ mean - mean @ mean  # (n,): v_i . m
+    return float(along @ along)
+
+
 def similarity_sums(u: np.ndarray, nonzero: np.ndarray, buffer: np.ndarray) -> SimilaritySums:
     """:class:`SimilaritySums` of (n, d) float64 unit (or zero) rows ``u``.
 
@@ -326,12 +347,11 @@ def similarity_sums(u: np.ndarray, nonzero: np.ndarray, buffer: np.ndarray) -> S
     """
     n = len(u)
     mean = u.sum(axis=0) / n  # (d,)
-    quad = u @ mean - mean @ mean  # (n,): v_i . m
     centered = np.subtract(u, mean, out=buffer[:n], casting="same_kind")  # (n, d) float32 v
     scatter = (centered.T @ centered).astype(np.float64)  # (d, d)
     np.fill_diagonal(scatter, np.square(centered, dtype=np.float64).sum(axis=0))
     return SimilaritySums(n=n, nonzero=int(np.count_nonzero(nonzero)), mean=mean,
-                          scatter=scatter, quad=float(quad @ quad))
+                          scatter=scatter, quad=_mean_quad(u, mean))
 
 
 def pool_similarity_sums(parts: list[SimilaritySums], u: np.ndarray) -> SimilaritySums:
@@ -344,18 +364,16 @@ def pool_similarity_sums(parts: list[SimilaritySums], u: np.ndarray) -> Similari
     mean = counts @ means / n
     offsets = means - mean  # (G, d)
     scatter = sum(p.scatter for p in parts) + (offsets.T * counts) @ offsets
-    quad = u @ mean - mean @ mean
     return SimilaritySums(n=int(n), nonzero=sum(p.nonzero for p in parts), mean=mean,
-                          scatter=scatter, quad=float(quad @ quad))
+                          scatter=scatter, quad=_mean_quad(u, mean))
 
 
 def _unit_rows(r: np.ndarray) -> np.ndarray:
-    """Scale the rows of float64 ``r`` to unit L2 norm in place, zero rows left at zero
-    (scikit-learn's ``normalize``); returns (rows,) bool: the nonzero rows."""
-    norms = np.sqrt(np.einsum("ij,ij->i", r, r))
-    nonzero = norms > 0
-    r *= np.divide(1.0, norms, out=np.zeros_like(norms), where=nonzero)[:, None]
-    return nonzero
+    """Scale the rows of float64 ``r`` to unit L2 norm in place (:func:`inverse_row_norms`);
+    returns (rows,) bool: the nonzero rows."""
+    inv = inverse_row_norms(r)
+    r *= inv[:, None]
+    return inv > 0
 
 
 def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
@@ -368,16 +386,16 @@ def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
     neuron active) has cosine similarity 0, i.e. distance 1, with every other sample
     (scikit-learn's cosine_distances convention, as in c2). D is every sample of ``x``.
     Degenerate layers get 0 for every class: a layer whose neurons are all dead, or one
-    where every pair of D is at the same distance (Sigma_D = 0). ``dead`` and ``moments``
-    are passed to :class:`C4Transform`; ``out``: a float64 array of at least x's size
+    where every pair of D is at the same distance (Sigma_D = 0). ``dead``: see
+    :func:`live_neurons`; ``moments``: see :class:`C4Transform`; ``out``: a float64 array of at least x's size
     whose memory may hold the unit rows (saves allocating a layer-sized array).
 
     O(n d^2) time, O(n d) memory. The transform, the unit rows and the class's sums are
     made class by class, so that each class's rows stay in cache from the subtraction to
     the scatter matrix; the layer is read once and the unit rows written once.
     """
-    x = np.asarray(x)
-    transform = C4Transform.fit(x, quantile, dead, moments)
+    x, live = live_neurons(x, dead)  # dead neurons dropped once, for every class
+    transform = C4Transform.fit(x, quantile, moments, live)
     n, d = len(x), transform.width
     if d == 0:
         return np.zeros(len(part))
@@ -388,13 +406,11 @@ def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
     buffer = np.empty((int(part.sizes.max()), d), dtype=np.float32)
     classes = []
     for rows in part.each:
-        if isinstance(rows, slice):  # class-sorted samples: a view of u
-            u_c = transform(x[rows], out=u[rows])
-        else:
-            u_c = transform(x[rows])
+        view = isinstance(rows, slice)  # class-sorted samples: u[rows] is a view of u
+        u_c = transform(x[rows], out=u[rows] if view else None)
         nonzero[rows] = _unit_rows(u_c)
         classes.append(similarity_sums(u_c, nonzero[rows], buffer))
-        if not isinstance(rows, slice):
+        if not view:
             u[rows] = u_c
     sigma_d = pool_similarity_sums(classes, u).spread()
     if sigma_d == 0.0:
