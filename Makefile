@@ -9,11 +9,13 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test test-fast test-slurm report dry-run-paper bench clean-venv
+.PHONY: run test lint lock test-fast test-slurm report dry-run-paper bench clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --progress-bar off -r requirements.lock 2>&1 \
+		| grep -v "^WARNING: Location" || true
+	$(BIN)/python -c "import torch, snakemake, ruff" # the install above must have worked
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -21,8 +23,18 @@ run: $(STAMP)
 	$(BIN)/snakemake --cores $(CORES)
 	$(BIN)/snakemake --cores 1 --report results/default/report.html
 
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest
+
+# ruff (rules in pyproject.toml), snakefmt --check and snakemake --lint; any finding fails
+lint: $(STAMP)
+	PATH=$(abspath $(BIN)):$$PATH tools/lint
+
+# Re-resolve requirements.lock for every platform (Linux, macOS, Windows markers) from
+# pyproject.toml; versions already in the lock are kept unless they no longer fit.
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
+		--custom-compile-command "make lock" -o requirements.lock
 
 # The SLURM integration test alone: installs and starts a one-node SLURM on localhost
 # (root on Debian), runs the tiny study through `snakemake --profile slurm`, stops it.

@@ -31,6 +31,6 @@ include: "workflow/rules/analysis.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

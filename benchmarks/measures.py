@@ -43,11 +43,13 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from intraclass.measures import MeasureSettings, measure_stats  # noqa: E402
+from intraclass.measures import (  # noqa: E402
+    MeasureSettings,
+    measure_stats,
+    stats,
+)
 from intraclass.measures import reference as ref  # noqa: E402
-from intraclass.measures import stats  # noqa: E402
 from intraclass.measures.labels import hierarchy, partition  # noqa: E402
-
 
 CPU = {}  # best CPU time of the last timed() call of each label (for shared machines)
 
@@ -154,7 +156,7 @@ def part2(rng, scale, tmp):
                                k_sweep={"c1": 100, "c3": 500}, layer_k=5)
     phases = {}
     for m in ("c1", "c2", "c3", "c4"):
-        _, phases[m] = timed(lambda: measure_stats(loaded, fine, coarse, coarse, (m,), workers=args.workers),
+        _, phases[m] = timed(lambda m=m: measure_stats(loaded, fine, coarse, coarse, (m,), workers=args.workers),
                              repeat, label=m)
     everything, t_stats = timed(lambda: measure_stats(loaded, fine, coarse, coarse, workers=args.workers),
                                 repeat, label="all")

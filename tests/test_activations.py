@@ -247,10 +247,9 @@ def test_no_hierarchy_and_nonfinite_counts(tmp_path):
 def test_replacing_a_store_keeps_the_old_until_the_new_is_complete(tmp_path):
     path = write(tmp_path / "s.zarr", random_layers(10, [2], seed=1), np.zeros(10, int))
     new = random_layers(10, [2], seed=2)
-    with pytest.raises(ValueError):
-        with StoreWriter(path, [("site0.bn", 2)], 10, fine=np.zeros(10, int)) as writer:
-            writer.append([new[0][:4]])
-            writer.append([new[0][:4, :1]])  # wrong shape
+    with pytest.raises(ValueError), StoreWriter(path, [("site0.bn", 2)], 10, fine=np.zeros(10, int)) as writer:
+        writer.append([new[0][:4]])
+        writer.append([new[0][:4, :1]])  # wrong shape
     np.testing.assert_array_equal(open_store(path).layers()[0], random_layers(10, [2], seed=1)[0])
     write(path, new, np.zeros(10, int))
     np.testing.assert_array_equal(open_store(path).layers()[0], new[0])
@@ -259,10 +258,12 @@ def test_replacing_a_store_keeps_the_old_until_the_new_is_complete(tmp_path):
 
 def test_failed_write_leaves_nothing(tmp_path):
     path = tmp_path / "s.zarr"
-    with pytest.raises(IncompleteStoreError, match="4 of 10"):
-        with StoreWriter(path, [("a", 2)], 10, fine=np.zeros(10, int)) as writer:
-            writer.append([np.zeros((4, 2))])
-            writer.close()
+    with (
+        pytest.raises(IncompleteStoreError, match="4 of 10"),
+        StoreWriter(path, [("a", 2)], 10, fine=np.zeros(10, int)) as writer,
+    ):
+        writer.append([np.zeros((4, 2))])
+        writer.close()
     assert list(tmp_path.iterdir()) == []
 
 

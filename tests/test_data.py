@@ -14,18 +14,21 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from data_fixtures import idx_bytes, write_cifar, write_fashion_idx
+
 from intraclass.data import (
     Dataset,
     DatasetError,
+    cifar,
+    fashion_mnist,
+    files,
     load_dataset,
     prepare,
     save_dataset,
     stratified_indices,
+    toy,
     training_indices,
 )
-from intraclass.data import cifar, fashion_mnist, files, toy
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -182,7 +185,8 @@ def test_training_indices_is_uniform_over_each_class():
 
 def test_training_indices_errors():
     d = toy.make_synthetic(per_class=5, test_per_class=1)
-    with pytest.raises(DatasetError, match="'super0-sub0' has 5 samples, fewer than the 6 .*at most 5 .*train_per_class"):
+    expected = "'super0-sub0' has 5 samples, fewer than the 6 .*at most 5 .*train_per_class"
+    with pytest.raises(DatasetError, match=expected):
         training_indices(d, 6, seed=0)
     for bad in (0, -1, 2.5, True, "3"):
         with pytest.raises(ValueError, match="per_class"):
@@ -222,7 +226,8 @@ def test_cifar_torchvision_specs_match_torchvision():
 
     for spec, cls in ((cifar.cifar10_spec(), CIFAR10), (cifar.cifar100_spec(), CIFAR100)):
         assert spec.archive_md5 == cls.tgz_md5 and spec.folder == cls.base_folder
-        assert [list(f) for f in spec.train_files + spec.test_files] == [list(f) for f in cls.train_list + cls.test_list]
+        ours = [list(f) for f in spec.train_files + spec.test_files]
+        assert ours == [list(f) for f in cls.train_list + cls.test_list]
 
 
 def test_cifar_extracts_a_verified_archive(tmp_path, offline):

@@ -54,7 +54,7 @@ def synthetic_study() -> FigureInputs:
             add(m["model"], "final", "c1", "top_neuron", 1, acc + 0.1 * s, layer="b2", subclass=s, neuron=s % 4)
         for measure in kendall.SHARPNESS[:2]:
             models.loc[i, measure] = acc * rng.uniform(0.5, 1.5)
-    for j, measure in enumerate(kendall.INTRACLASS):
+    for measure in kendall.INTRACLASS:
         final = [r for r in tidy if r["scope"] == "total" and r["checkpoint"] == "final" and r["measure"] == measure]
         models[measure] = [r["value"] for r in final]
     measures = pd.DataFrame(tidy)

@@ -1,6 +1,8 @@
 """c1-c4 and their companions (k curves, layer-wise, per-class, top neurons, tidy rows)
 against the plain references, on random and structured data, and their input errors."""
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -93,9 +95,10 @@ def test_curves_layerwise_per_class_and_top_neurons_agree_with_references():
     # layer-wise: top-3 neurons within each layer for c1/c3; the layer's value for c2/c4
     bounds = np.cumsum([0] + [x.shape[1] for x in layers])
     for measure, table, agg in (("c1", sel, np.median), ("c3", std, np.mean)):
-        expected = [agg(np.sort(table[:, lo:hi], axis=1)[:, -3:].mean(axis=1)) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        expected = [agg(np.sort(table[:, lo:hi], axis=1)[:, -3:].mean(axis=1)) for lo, hi in itertools.pairwise(bounds)]
         np.testing.assert_allclose(st.layerwise(measure, 3), expected, rtol=RTOL)
-    np.testing.assert_allclose(st.layerwise("c2"), np.median(ref.reference_silhouette(layers, fine, coarse), axis=0), rtol=RTOL, atol=ATOL)
+    expected_c2 = np.median(ref.reference_silhouette(layers, fine, coarse), axis=0)
+    np.testing.assert_allclose(st.layerwise("c2"), expected_c2, rtol=RTOL, atol=ATOL)
     np.testing.assert_allclose(st.layerwise("c4"), ref.reference_spread_ratio(layers, coarse).mean(axis=0), rtol=RTOL)
     # per class and top neurons
     np.testing.assert_allclose(st.per_class("c1", 1), sel.max(axis=1), rtol=RTOL)

@@ -194,7 +194,7 @@ def test_neuron_quantiles_equal_np_quantile_bit_for_bit(dtype, n):
 
 def test_c4_standardization_from_class_moments_equals_its_own():
     """The measures pass c1's class moments to c4: same transform as c4 computes alone."""
-    layers, fine, coarse = make_data(7)
+    layers, fine, _coarse = make_data(7)
     part = partition(fine, len(fine))
     for x in layers:
         live_x, live = stats.live_neurons(x)  # layer 0 has a dead neuron: moments hold it

@@ -90,7 +90,7 @@ def test_sites_in_forward_order_and_feed_relu(arch):
 def test_pre_activations_survive_relu():
     """Non in-place ReLU: the stored BN output keeps its negative values."""
     model = build_model("vgg", 3, 1, base_width=4).eval()
-    name, bn = bn_relu_sites(model)[0]
+    _name, bn = bn_relu_sites(model)[0]
     seen = []
     bn.register_forward_hook(lambda m, i, o: seen.append(o))
     model(torch.randn(4, 1, 8, 8))

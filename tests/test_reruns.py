@@ -19,6 +19,7 @@ copy of that run and asserts on the jobs Snakemake plans (`--dry-run`) or runs:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -223,10 +224,8 @@ def kill_tree(root: int) -> None:
     """SIGKILL `root` and everything under it at once, as a node failure would: no
     process gets to clean up (Snakemake leaves its incomplete markers behind)."""
     for pid in process_tree(root):
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
 
 
 def long_training(study: dict) -> None:

@@ -21,7 +21,6 @@ from intraclass.augment import (
 from intraclass.models import load_checkpoint
 from intraclass.train import TrainData, TrainOutputs, run_training, train
 
-
 # ---------------------------------------------------------------- augmentation
 
 def reference_shift_flip(image: np.ndarray, dy: int, dx: int, flip: int) -> np.ndarray:
@@ -155,7 +154,7 @@ def test_tiny_run_learns_and_writes_outputs(tmp_path):
     assert [float(r["lr"]) for r in history] == [0.05] * 6 + [pytest.approx(0.01)] * 2
     assert float(history[-1]["train_loss"]) < float(history[0]["train_loss"])
     assert sorted(p.name for p in out.ckpt.iterdir()) == ["epoch0.pt", "epoch2.pt"]
-    model, ckpt = load_checkpoint(out.model)
+    _model, ckpt = load_checkpoint(out.model)
     assert ckpt["epoch"] == 8 and ckpt["labels"] == "fine" and ckpt["hparams"] == MODEL
     assert ckpt["arch_spec"]["base_width"] == 4 and ckpt["arch_spec"]["in_channels"] == 1
     _, early = load_checkpoint(out.ckpt / "epoch2.pt")

@@ -59,7 +59,8 @@ def write_config(tmp_path, mutate):
     "mutate, expected",
     [
         (lambda c: c["studies"]["default"]["training"].update(epoch=3),
-         "invalid configuration at studies.default.training: Additional properties are not allowed ('epoch' was unexpected)"),
+         "invalid configuration at studies.default.training: "
+         "Additional properties are not allowed ('epoch' was unexpected)"),
         (lambda c: c["studies"]["default"]["arch"].update(name="alexnet"),
          "invalid configuration at studies.default.arch.name: 'alexnet' is not one of"),
         (lambda c: c["studies"]["default"].update(dataset="cifar10"),

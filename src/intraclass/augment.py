@@ -103,7 +103,7 @@ class Normalizer:
 
     @classmethod
     def from_checkpoint(cls, checkpoint: dict, device: torch.device,
-                        contiguous: bool = False) -> "Normalizer":
+                        contiguous: bool = False) -> Normalizer:
         """The normalization a checkpoint's model was trained with (its ``normalization``):
         the one way extraction and sharpness normalize their inputs."""
         if "normalization" not in checkpoint:

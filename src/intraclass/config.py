@@ -17,7 +17,6 @@ from pathlib import Path
 
 from intraclass.names import AXES, AXIS_COLUMNS  # noqa: F401 - AXES re-exported for the rules
 
-
 #: Settings that change how a job runs but not what it computes. Rules leave them out of
 #: ``params:`` (Snakemake reruns a job whose params change) and scripts read them from the
 #: config at run time (:func:`with_run_settings`): moving a study to a GPU or changing a
@@ -94,7 +93,7 @@ def expand_grid(blocks: list[dict], seeds: list[int] = (0,), arch: str | None = 
     is accepted only to name the study in errors.
     """
     models: dict[str, ModelConfig] = {}
-    for index, block in enumerate(blocks):
+    for _index, block in enumerate(blocks):
         combos = itertools.product(
             block["lr_wd"], block["batch_size"], block["optimizer"],
             block["dropout_aug"], block["width_depth"], seeds,

@@ -40,8 +40,16 @@ from intraclass.tables import read_table, write_csv
 log = logging.getLogger(__name__)
 
 from intraclass.names import (  # noqa: E402 - re-exported: the Kendall tables' vocabulary
-    AXES, AXIS_COLUMNS, AXIS_LABELS, EXTRA_KEYS, INTRACLASS, MEASURE_LABELS, MEASURE_LATEX,
-    MEASURES, NEURON_LEVEL, SHARPNESS,
+    AXES,
+    AXIS_COLUMNS,
+    AXIS_LABELS,
+    EXTRA_KEYS,
+    INTRACLASS,
+    MEASURE_LABELS,
+    MEASURE_LATEX,
+    MEASURES,
+    NEURON_LEVEL,
+    SHARPNESS,
 )
 
 FAMILY: dict[str, str] = {**{m: "Intraclass clustering" for m in INTRACLASS},

@@ -109,7 +109,7 @@ class StagedCNN(nn.Module):
 
 def stage_widths(width: float = 1.0, base_width: int = 32) -> list[int]:
     """Channels of the four stages: ``round(base_width * width)`` doubling per stage."""
-    first = int(round(base_width * width))
+    first = round(base_width * width)
     if first < 1:
         raise ValueError(f"base_width * width = {base_width * width} gives no channels")
     return [first * 2**s for s in range(NUM_STAGES)]
@@ -117,7 +117,7 @@ def stage_widths(width: float = 1.0, base_width: int = 32) -> list[int]:
 
 def units_per_stage(depth: float = 1.0) -> int:
     """Conv units (VGG) or residual blocks (ResNet) per stage: 2 at depth x1, 3 at x1.5."""
-    units = int(round(2 * depth))
+    units = round(2 * depth)
     if units < 1:
         raise ValueError(f"depth factor {depth} gives no layers per stage")
     return units

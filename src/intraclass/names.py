@@ -40,6 +40,12 @@ MEASURES: tuple[str, ...] = INTRACLASS + SHARPNESS
 HIERARCHICAL: tuple[str, ...] = ("c1", "c2")
 #: c1, c3: top-k over the neurons of all layers (their k is swept in Figure 4); c2, c4: over layers.
 NEURON_LEVEL: tuple[str, ...] = ("c1", "c3")
+#: Expected direction of each measure (paper Tables 1-3): +1 when a higher value should go
+#: with better generalization (intraclass clustering), -1 when a higher value should go with
+#: worse generalization (the sharpness measures are complexity measures, Jiang et al. 2020).
+#: Every criterion (Kendall, CMI, k curves, Figure 3) ranks ``direction * value``, so that a
+#: positive coefficient always means "predicts generalization in the expected direction".
+DIRECTION: dict[str, int] = {**dict.fromkeys(INTRACLASS, 1), **dict.fromkeys(SHARPNESS, -1)}
 MEASURE_LABELS: dict[str, str] = {
     "c1": "c1", "c2": "c2", "c3": "c3", "c4": "c4",
     "sigma1": "1/σ'", "sigma2": "1/σ''", "alpha1": "1/α'", "alpha2": "1/α''",

@@ -11,8 +11,8 @@ import logging
 import os
 import shutil
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
@@ -44,6 +44,13 @@ def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass") 
 
     sys.excepthook = _log_uncaught
     return logging.getLogger(name)
+
+
+def export_package_path(src: str | os.PathLike) -> None:
+    """Put ``src`` first on ``PYTHONPATH`` of this process's children (the workflow's jobs,
+    local or on SLURM nodes), so that they import the package from the same checkout."""
+    current = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(src), current) if p)
 
 
 def require_keys(mapping, keys, name: str) -> None:

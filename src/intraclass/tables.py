@@ -47,7 +47,7 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"table {path} does not exist")
     try:
         return pd.read_csv(path, low_memory=False)
-    except Exception as error:  # noqa: BLE001 - re-raised with the file's name
+    except Exception as error:
         raise ValueError(f"cannot read table {path}: {error}") from error
 
 
@@ -201,10 +201,9 @@ def collect(
     with ``models``; ``measures`` or ``sharpness`` may be empty (stage disabled)."""
     n = len(models)
     for name, paths in (("metrics", metrics), ("measures", measures), ("sharpness", sharpness)):
-        if name == "metrics" or len(paths):
-            if len(paths) != n:
-                raise ValueError(f"collect got {len(paths)} {name} files for {n} models; "
-                                 "the lists must be aligned with params.models")
+        if (name == "metrics" or len(paths)) and len(paths) != n:
+            raise ValueError(f"collect got {len(paths)} {name} files for {n} models; "
+                             "the lists must be aligned with params.models")
     tidies = [read_measures(p) for p in measures] if len(measures) else [None] * n
     rows = []
     for i, model in enumerate(models):

@@ -35,8 +35,9 @@ import math
 import os
 import platform
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -147,7 +148,7 @@ def _load_resume(path: Path, fingerprint: str, log: logging.Logger) -> dict | No
         for key in ("model", "optimizer", "scheduler", "rng", "epoch", "history", "snapshots"):
             if key not in state:
                 raise KeyError(f"no {key!r}")
-    except Exception as error:  # noqa: BLE001 - any unreadable file means "start over"
+    except Exception as error:
         log.warning("resume state %s is unreadable (%s): starting over", path, error)
         return None
     return state
@@ -377,7 +378,7 @@ def _history_csv(history: list[dict]) -> str:
 
 
 def _hms(seconds: float) -> str:
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 

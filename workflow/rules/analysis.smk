@@ -3,16 +3,6 @@
 # only that figure. Everything here is marked for `snakemake --report`.
 
 
-def per_model(template):
-    return lambda wc: [template.format(study=wc.study, model=m) for m in study(wc).model_ids]
-
-
-def sharpness_inputs(wc):
-    if not sharpness_enabled(study(wc)):
-        return []
-    return per_model(f"{RESULTS}/{{study}}/sharpness/{{model}}.json")(wc)
-
-
 rule collect:
     input:
         metrics=per_model(f"{RESULTS}/{{study}}/models/{{model}}/metrics.json"),
@@ -21,19 +11,19 @@ rule collect:
     output:
         models=f"{RESULTS}/{{study}}/tables/models.csv",
         measures=f"{RESULTS}/{{study}}/tables/measures.csv.gz",
-    params:
-        models=lambda wc: [m.to_dict() for m in study(wc).models],
-        k=lambda wc: study(wc).settings["measures"]["k"],
     log:
         f"{RESULTS}/logs/{{study}}/collect.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/collect.tsv"
+    conda:
+        ENV
     threads: rule_resources("analysis")["threads"]
     resources:
         runtime=rule_resources("analysis")["runtime"],
         mem_mb=rule_resources("analysis")["mem_mb"],
-    conda:
-        ENV
+    params:
+        models=lambda wc: [m.to_dict() for m in study(wc).models],
+        k=lambda wc: study(wc).settings["measures"]["k"],
     script:
         "../scripts/collect.py"
 
@@ -53,40 +43,22 @@ rule kendall:
         md=f"{RESULTS}/{{study}}/tables/kendall.md",
         tex=f"{RESULTS}/{{study}}/tables/kendall.tex",
         k_curve=f"{RESULTS}/{{study}}/tables/kendall_k.csv",
-    params:
-        axes=list(AXES),
-        generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
-        k=lambda wc: study(wc).settings["measures"]["k"],
     log:
         f"{RESULTS}/logs/{{study}}/kendall.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/kendall.tsv"
+    conda:
+        ENV
     threads: rule_resources("analysis")["threads"]
     resources:
         runtime=rule_resources("analysis")["runtime"],
         mem_mb=rule_resources("analysis")["mem_mb"],
-    conda:
-        ENV
+    params:
+        axes=list(AXES),
+        generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
+        k=lambda wc: study(wc).settings["measures"]["k"],
     script:
         "../scripts/kendall.py"
-
-
-def fig7_model(s):
-    chosen = s.settings["figures"]["fig7"].get("model")
-    return chosen if chosen else (s.evolution[0] if s.evolution else None)
-
-
-def figure_stores(fig):
-    """Figure 7 reads the activations of one evolution model across its checkpoints."""
-
-    def stores(wc):
-        if fig != "7":
-            return []
-        s = study(wc)
-        model = fig7_model(s)
-        return [store_path(wc.study, model, c) for c in s.checkpoints(model)] if model else []
-
-    return stores
 
 
 for _fig in FIGURES:
@@ -108,6 +80,16 @@ for _fig in FIGURES:
                 subcategory="{study}",
                 labels={"figure": f"Figure {_fig}"},
             ),
+        log:
+            f"{RESULTS}/logs/{{study}}/figures/fig{_fig}.log",
+        benchmark:
+            f"{RESULTS}/benchmarks/{{study}}/figures/fig{_fig}.tsv"
+        conda:
+            ENV
+        threads: rule_resources("analysis")["threads"]
+        resources:
+            runtime=rule_resources("analysis")["runtime"],
+            mem_mb=rule_resources("analysis")["mem_mb"],
         params:
             fig=_fig,
             style=lambda wc: study(wc).settings["figures"]["style"],
@@ -116,15 +98,5 @@ for _fig in FIGURES:
                 study(wc).checkpoints(fig7_model(study(wc))) if fig == "7" and fig7_model(study(wc)) else []
             ),
             generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
-        log:
-            f"{RESULTS}/logs/{{study}}/figures/fig{_fig}.log",
-        benchmark:
-            f"{RESULTS}/benchmarks/{{study}}/figures/fig{_fig}.tsv"
-        threads: rule_resources("analysis")["threads"]
-        resources:
-            runtime=rule_resources("analysis")["runtime"],
-            mem_mb=rule_resources("analysis")["mem_mb"],
-        conda:
-            ENV
         script:
             "../scripts/figure.py"

@@ -1,15 +1,17 @@
 # Shared set-up: the package on the path, the validated config, the studies and their
 # grids, and the input/param functions every stage uses. Nothing here runs a job.
 
-import os
 import sys
 from pathlib import Path
 
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
+
+from intraclass.runtime import export_package_path
+
 # Jobs (local or on SLURM nodes) import the package from this checkout too, so a
 # `--sdm conda` environment needs only the third-party packages.
-os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (SRC, os.environ.get("PYTHONPATH")) if p)
+export_package_path(SRC)
 
 from intraclass.config import AXES, ConfigError, load_studies, result_settings, validate_config
 
@@ -84,7 +86,50 @@ def final_targets():
     targets = []
     for name, s in STUDIES.items():
         targets += expand(f"{RESULTS}/{name}/tables/kendall.{{ext}}", ext=("csv", "md", "tex"))
-        targets += expand(
-            f"{RESULTS}/{name}/figures/fig{{fig}}.{{ext}}", fig=study_figures(s), ext=("pdf", "png")
-        )
+        targets += expand(f"{RESULTS}/{name}/figures/fig{{fig}}.{{ext}}", fig=study_figures(s), ext=("pdf", "png"))
     return targets
+
+
+# ---- inputs of single stages (kept here: snakemake --lint wants rules and functions apart)
+
+
+def bundled_source(wc):
+    """The shipped file of a bundled dataset, so that a change to it reruns its preparation.
+    Relative to the repository, not the working directory (`-d` may point elsewhere)."""
+    options = config["datasets"].get(wc.dataset, {})
+    if options.get("source") != "bundled":
+        return []
+    return [str(Path(workflow.basedir) / "resources" / f"{wc.dataset}.npz")]
+
+
+def weights_file(wc):
+    directory = model_dir(wc.study, wc.model)
+    return f"{directory}/model.pt" if wc.checkpoint == "final" else f"{directory}/ckpt"
+
+
+def per_model(template):
+    return lambda wc: [template.format(study=wc.study, model=m) for m in study(wc).model_ids]
+
+
+def sharpness_inputs(wc):
+    if not sharpness_enabled(study(wc)):
+        return []
+    return per_model(f"{RESULTS}/{{study}}/sharpness/{{model}}.json")(wc)
+
+
+def fig7_model(s):
+    chosen = s.settings["figures"]["fig7"].get("model")
+    return chosen if chosen else (s.evolution[0] if s.evolution else None)
+
+
+def figure_stores(fig):
+    """Figure 7 reads the activations of one evolution model across its checkpoints."""
+
+    def stores(wc):
+        if fig != "7":
+            return []
+        s = study(wc)
+        model = fig7_model(s)
+        return [store_path(wc.study, model, c) for c in s.checkpoints(model)] if model else []
+
+    return stores

@@ -9,19 +9,19 @@ rule measures:
         stores=lambda wc: [store_path(wc.study, wc.model, c) for c in study(wc).checkpoints(wc.model)],
     output:
         csv=f"{RESULTS}/{{study}}/measures/{{model}}.csv",
-    params:
-        checkpoints=lambda wc: study(wc).checkpoints(wc.model),
-        labels=lambda wc: study(wc).settings["labels"],
-        measures=lambda wc: study(wc).settings["measures"],
     log:
         f"{RESULTS}/logs/{{study}}/measures/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/measures/{{model}}.tsv"
+    conda:
+        ENV
     threads: rule_resources("measures")["threads"]
     resources:
         runtime=rule_resources("measures")["runtime"],
         mem_mb=rule_resources("measures")["mem_mb"],
-    conda:
-        ENV
+    params:
+        checkpoints=lambda wc: study(wc).checkpoints(wc.model),
+        labels=lambda wc: study(wc).settings["labels"],
+        measures=lambda wc: study(wc).settings["measures"],
     script:
         "../scripts/measures.py"

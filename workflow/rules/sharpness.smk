@@ -8,20 +8,20 @@ rule sharpness:
         data=dataset_file,
     output:
         json=f"{RESULTS}/{{study}}/sharpness/{{model}}.json",
-    params:
-        sharpness=lambda wc: study(wc).settings["sharpness"],
-        labels=lambda wc: study(wc).settings["labels"],
-        training=data_params,
     log:
         f"{RESULTS}/logs/{{study}}/sharpness/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/sharpness/{{model}}.tsv"
+    conda:
+        ENV
     threads: rule_resources("sharpness")["threads"]
     resources:
         gpu=config["gpu_per_job"],
         runtime=rule_resources("sharpness")["runtime"],
         mem_mb=rule_resources("sharpness")["mem_mb"],
-    conda:
-        ENV
+    params:
+        sharpness=lambda wc: study(wc).settings["sharpness"],
+        labels=lambda wc: study(wc).settings["labels"],
+        training=data_params,
     script:
         "../scripts/sharpness.py"

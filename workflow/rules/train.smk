@@ -11,22 +11,22 @@ rule train:
         metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",
         history=f"{RESULTS}/{{study}}/models/{{model}}/history.csv",
         ckpt=directory(f"{RESULTS}/{{study}}/models/{{model}}/ckpt"),
+    log:
+        f"{RESULTS}/logs/{{study}}/train/{{model}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/{{study}}/train/{{model}}.tsv"
+    conda:
+        ENV
+    threads: rule_resources("train")["threads"]
+    resources:
+        gpu=config["gpu_per_job"],
+        runtime=rule_resources("train")["runtime"],
+        mem_mb=rule_resources("train")["mem_mb"],
     params:
         model=lambda wc: study(wc).model(wc.model).to_dict(),
         arch=lambda wc: study(wc).settings["arch"],
         labels=lambda wc: study(wc).settings["labels"],
         training=lambda wc: result_settings("training", study(wc).settings["training"]),
         checkpoint_epochs=lambda wc: study(wc).checkpoint_epochs(wc.model),
-    log:
-        f"{RESULTS}/logs/{{study}}/train/{{model}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/{{study}}/train/{{model}}.tsv"
-    threads: rule_resources("train")["threads"]
-    resources:
-        gpu=config["gpu_per_job"],
-        runtime=rule_resources("train")["runtime"],
-        mem_mb=rule_resources("train")["mem_mb"],
-    conda:
-        ENV
     script:
         "../scripts/train.py"

@@ -5,20 +5,20 @@ Contract: docs/stages.md, "collect / kendall / figure". Logic: intraclass.tables
 
 from intraclass.runtime import script_logger, set_threads
 
-log = script_logger(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-set_threads(snakemake.threads)  # noqa: F821
+log = script_logger(snakemake.log[0])
+set_threads(snakemake.threads)
 
-from intraclass.tables import collect  # noqa: E402
+from intraclass.tables import collect
 
-models = list(snakemake.params.models)  # noqa: F821
+models = list(snakemake.params.models)
 log.info("collecting %d models", len(models))
 table = collect(
     models=models,
-    metrics=list(snakemake.input.metrics),  # noqa: F821
-    measures=list(snakemake.input.get("measures", [])),  # noqa: F821
-    sharpness=list(snakemake.input.get("sharpness", [])),  # noqa: F821
-    k=dict(snakemake.params.k),  # noqa: F821
-    out_models=snakemake.output.models,  # noqa: F821
-    out_measures=snakemake.output.measures,  # noqa: F821
+    metrics=list(snakemake.input.metrics),
+    measures=list(snakemake.input.get("measures", [])),
+    sharpness=list(snakemake.input.get("sharpness", [])),
+    k=dict(snakemake.params.k),
+    out_models=snakemake.output.models,
+    out_measures=snakemake.output.measures,
 )
-log.info("wrote %s (%d rows, %d columns)", snakemake.output.models, *table.shape)  # noqa: F821
+log.info("wrote %s (%d rows, %d columns)", snakemake.output.models, *table.shape)

@@ -6,24 +6,24 @@ Contract: docs/stages.md, "collect / kendall / figure". Logic: intraclass.figure
 
 from intraclass.runtime import script_logger, set_threads
 
-log = script_logger(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-set_threads(snakemake.threads)  # noqa: F821
+log = script_logger(snakemake.log[0])
+set_threads(snakemake.threads)
 
-import matplotlib  # noqa: E402
+import matplotlib
 
 matplotlib.use("Agg")  # cluster nodes have no display
 
-from intraclass.figures import make_figure  # noqa: E402
+from intraclass.figures import make_figure
 
-params = snakemake.params  # noqa: F821
+params = snakemake.params
 make_figure(
     fig=params.fig,
-    models_csv=snakemake.input.models,  # noqa: F821
-    measures_csv=snakemake.input.get("measures"),  # noqa: F821
-    kendall_k_csv=snakemake.input.get("kendall_k"),  # noqa: F821
-    out_pdf=snakemake.output.pdf,  # noqa: F821
-    out_png=snakemake.output.png,  # noqa: F821
-    stores=list(snakemake.input.get("stores", [])),  # noqa: F821
+    models_csv=snakemake.input.models,
+    measures_csv=snakemake.input.get("measures"),
+    kendall_k_csv=snakemake.input.get("kendall_k"),
+    out_pdf=snakemake.output.pdf,
+    out_png=snakemake.output.png,
+    stores=list(snakemake.input.get("stores", [])),
     checkpoints=list(params.get("checkpoints") or []),
     style=dict(params.get("style") or {}),
     settings=dict(params.get("settings") or {}),

@@ -5,19 +5,19 @@ Contract: docs/stages.md, "collect / kendall / figure". Logic: intraclass.kendal
 
 from intraclass.runtime import script_logger, set_threads
 
-log = script_logger(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-set_threads(snakemake.threads)  # noqa: F821
+log = script_logger(snakemake.log[0])
+set_threads(snakemake.threads)
 
-from intraclass.kendall import to_markdown, write_kendall  # noqa: E402
+from intraclass.kendall import to_markdown, write_kendall
 
-params = snakemake.params  # noqa: F821
+params = snakemake.params
 table = write_kendall(
-    models_csv=snakemake.input.models,  # noqa: F821
-    measures_csv=snakemake.input.measures,  # noqa: F821
-    out_csv=snakemake.output.csv,  # noqa: F821
-    out_md=snakemake.output.md,  # noqa: F821
-    out_tex=snakemake.output.tex,  # noqa: F821
-    out_k_curve=snakemake.output.k_curve,  # noqa: F821
+    models_csv=snakemake.input.models,
+    measures_csv=snakemake.input.measures,
+    out_csv=snakemake.output.csv,
+    out_md=snakemake.output.md,
+    out_tex=snakemake.output.tex,
+    out_k_curve=snakemake.output.k_curve,
     axes=list(params.axes) if params.get("axes") else None,
     generalization=params.get("generalization", "test_acc"),
     k=dict(params.get("k") or {}),

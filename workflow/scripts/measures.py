@@ -5,19 +5,19 @@ Contract: docs/stages.md, "measures". Logic: intraclass.measures.table.write_mea
 
 from intraclass.runtime import script_logger, set_threads
 
-log = script_logger(snakemake.log[0])  # noqa: F821 - injected by Snakemake
+log = script_logger(snakemake.log[0])
 # the job's threads compute layers in parallel (intraclass.measures.measure_stats), each
 # with a single-threaded BLAS: threads x BLAS threads would oversubscribe the cores
-workers = snakemake.threads  # noqa: F821
+workers = snakemake.threads
 set_threads(1)
 
-from intraclass.measures.table import write_measures_csv  # noqa: E402 - after set_threads
+from intraclass.measures.table import write_measures_csv
 
-stores = list(snakemake.input.stores)  # noqa: F821 - final first, then the checkpoints
-checkpoints = list(snakemake.params.checkpoints)  # noqa: F821
-labels = snakemake.params.labels  # noqa: F821 - fine | coarse: what the model trained on
-settings = dict(snakemake.params.measures)  # noqa: F821
+stores = list(snakemake.input.stores)
+checkpoints = list(snakemake.params.checkpoints)
+labels = snakemake.params.labels
+settings = dict(snakemake.params.measures)
 log.info("%d store(s) %s, labels %s, settings %s, %d thread(s)", len(stores), checkpoints, labels,
          settings, workers)
-out = write_measures_csv(stores, checkpoints, labels, settings, snakemake.output.csv, workers)  # noqa: F821
+out = write_measures_csv(stores, checkpoints, labels, settings, snakemake.output.csv, workers)
 log.info("wrote %s", out)

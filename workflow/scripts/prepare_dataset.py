@@ -5,13 +5,13 @@ params: name (dataset name), options (config datasets.<name>); output: npz (docs
 
 from intraclass.runtime import script_logger, set_threads
 
-log = script_logger(snakemake.log[0])  # noqa: F821 (injected by Snakemake)
-set_threads(snakemake.threads)  # noqa: F821
+log = script_logger(snakemake.log[0])
+set_threads(snakemake.threads)
 
-from intraclass.data import prepare  # noqa: E402
+from intraclass.data import prepare
 
-name = snakemake.params.name  # noqa: F821
-options = dict(snakemake.params.options)  # noqa: F821
+name = snakemake.params.name
+options = dict(snakemake.params.options)
 log.info("dataset %s, options %s", name, options)
-dataset = prepare(name, options, snakemake.output.npz)  # noqa: F821
+dataset = prepare(name, options, snakemake.output.npz)
 log.info("done: %s", dataset.summary())

@@ -2,21 +2,21 @@
 
 from intraclass.runtime import script_logger, set_threads
 
-log = script_logger(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-set_threads(snakemake.threads)  # noqa: F821
+log = script_logger(snakemake.log[0])
+set_threads(snakemake.threads)
 
-from intraclass.config import with_run_settings  # noqa: E402
-from intraclass.sharpness import run_sharpness  # noqa: E402 - after set_threads
+from intraclass.config import with_run_settings
+from intraclass.sharpness import run_sharpness
 
 result = run_sharpness(
-    model_path=snakemake.input.model,  # noqa: F821
-    data_path=snakemake.input.data,  # noqa: F821
-    out_path=snakemake.output.json,  # noqa: F821
-    settings=dict(snakemake.params.sharpness),  # noqa: F821
-    labels=snakemake.params.labels,  # noqa: F821 - fine | coarse: the labels trained on
+    model_path=snakemake.input.model,
+    data_path=snakemake.input.data,
+    out_path=snakemake.output.json,
+    settings=dict(snakemake.params.sharpness),
+    labels=snakemake.params.labels,
     # train_per_class, data_seed from params; device from the config (run-only)
-    training=with_run_settings(snakemake, "training", snakemake.params.training),  # noqa: F821
+    training=with_run_settings(snakemake, "training", snakemake.params.training),
     log=log,
 )
-log.info("wrote %s: %s", snakemake.output.json,  # noqa: F821
+log.info("wrote %s: %s", snakemake.output.json,
          ", ".join(f"{k}={v['value']:.4g}" for k, v in result["measures"].items()))

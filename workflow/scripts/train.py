@@ -2,24 +2,24 @@
 
 from intraclass.runtime import script_logger, set_threads
 
-log = script_logger(snakemake.log[0])  # noqa: F821 - injected by Snakemake
-set_threads(snakemake.threads)  # noqa: F821
+log = script_logger(snakemake.log[0])
+set_threads(snakemake.threads)
 
-from intraclass.config import with_run_settings  # noqa: E402
-from intraclass.train import TrainOutputs, run_training  # noqa: E402 - after set_threads
+from intraclass.config import with_run_settings
+from intraclass.train import TrainOutputs, run_training
 
 run_training(
-    data_path=snakemake.input.data,  # noqa: F821
+    data_path=snakemake.input.data,
     outputs=TrainOutputs(
-        model=snakemake.output.model,  # noqa: F821
-        metrics=snakemake.output.metrics,  # noqa: F821
-        history=snakemake.output.history,  # noqa: F821
-        ckpt=snakemake.output.ckpt,  # noqa: F821
+        model=snakemake.output.model,
+        metrics=snakemake.output.metrics,
+        history=snakemake.output.history,
+        ckpt=snakemake.output.ckpt,
     ),
-    model_params=dict(snakemake.params.model),  # noqa: F821
-    arch=dict(snakemake.params.arch),  # noqa: F821
-    labels=snakemake.params.labels,  # noqa: F821
-    training=with_run_settings(snakemake, "training", snakemake.params.training),  # noqa: F821
-    checkpoint_epochs=list(snakemake.params.checkpoint_epochs),  # noqa: F821
+    model_params=dict(snakemake.params.model),
+    arch=dict(snakemake.params.arch),
+    labels=snakemake.params.labels,
+    training=with_run_settings(snakemake, "training", snakemake.params.training),
+    checkpoint_epochs=list(snakemake.params.checkpoint_epochs),
     log=log,
 )

@@ -22,9 +22,9 @@ from intraclass.data.format import (
 from intraclass.data.prepare import SOURCES, prepare
 
 __all__ = [
+    "SOURCES",
     "Dataset",
     "DatasetError",
-    "SOURCES",
     "load_dataset",
     "prepare",
     "save_dataset",

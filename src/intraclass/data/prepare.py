@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from intraclass.data import cifar, fashion_mnist, toy
 from intraclass.data.format import Dataset, DatasetError, save_dataset

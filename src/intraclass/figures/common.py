@@ -16,7 +16,6 @@ import pandas as pd
 from intraclass.kendall import MEASURES
 
 
-
 @dataclass
 class FigureInputs:
     """models: ``models.csv``; measures: ``measures.csv.gz`` (tidy, with ``model``);

@@ -23,8 +23,8 @@ from matplotlib.figure import Figure
 
 from intraclass.figures.common import FigureInputs, generalization_axis, measures_in
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
-from intraclass.names import MEASURE_LATEX
 from intraclass.kendall import generalization_values, tau_a_columns
+from intraclass.names import MEASURE_LATEX
 
 SETTINGS = {"measures": None, "color_by": None, "tau": True}
 

@@ -27,8 +27,8 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from intraclass.figures.common import FigureInputs, require
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
-from intraclass.names import MEASURE_LATEX
 from intraclass.kendall import AXIS_LABELS
+from intraclass.names import MEASURE_LATEX
 
 SETTINGS = {"c1_k_factor": None, "log_x": True, "axis": "total"}
 

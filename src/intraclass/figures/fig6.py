@@ -20,8 +20,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from intraclass.figures.common import (FigureInputs, checkpoint_epoch, measures_in, percent,
-                                       require, rows)
+from intraclass.figures.common import FigureInputs, checkpoint_epoch, measures_in, percent, require, rows
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
 from intraclass.names import MEASURE_LATEX
 

@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import stats
-from .labels import check_labels, hierarchy, partition
-
 from intraclass.names import HIERARCHICAL, NEURON_LEVEL, TIDY_COLUMNS
 from intraclass.names import INTRACLASS as MEASURES
+
+from . import stats
+from .labels import check_labels, hierarchy, partition
 
 COLUMNS = [c for c in TIDY_COLUMNS if c != "checkpoint"]  # a table of one checkpoint
 
@@ -155,7 +155,7 @@ class MeasureStats:
             raise ValueError(f"top neurons exist for c1 and c3, not {measure}")
         table = self._table(measure)
         best = table.argmax(axis=1)
-        starts = np.cumsum((0,) + self.layer_sizes)
+        starts = np.cumsum((0, *self.layer_sizes))
         layer = np.searchsorted(starts, best, side="right") - 1
         return layer, best - starts[layer], table[np.arange(len(table)), best]
 

@@ -59,13 +59,13 @@ def reference_silhouette(preacts, fine, coarse) -> np.ndarray:
     fine, coarse = np.asarray(fine), np.asarray(coarse)
     subclasses = np.unique(fine)
     out = np.empty((len(subclasses), len(preacts)))
-    for l, layer in enumerate(preacts):
+    for li, layer in enumerate(preacts):
         act = np.maximum(np.asarray(layer, dtype=np.float64), 0)
         for s in np.unique(coarse):
             in_super = coarse == s
             sil = silhouette_samples(act[in_super], fine[in_super], metric="cosine")
             for i in np.unique(fine[in_super]):
-                out[np.searchsorted(subclasses, i), l] = sil[fine[in_super] == i].mean()
+                out[np.searchsorted(subclasses, i), li] = sil[fine[in_super] == i].mean()
     return out
 
 
@@ -95,7 +95,7 @@ def reference_spread_ratio(preacts, labels, quantile: float = 0.75) -> np.ndarra
     labels = np.asarray(labels)
     classes = np.unique(labels)
     out = np.zeros((len(classes), len(preacts)))
-    for l, layer in enumerate(preacts):
+    for li, layer in enumerate(preacts):
         r = reference_c4_representation(layer, quantile)
         if r.shape[1] == 0:
             continue
@@ -103,7 +103,7 @@ def reference_spread_ratio(preacts, labels, quantile: float = 0.75) -> np.ndarra
         if sigma_d == 0.0:
             continue
         for c, i in enumerate(classes):
-            out[c, l] = _pairwise_distance_std(r[labels == i]) / sigma_d
+            out[c, li] = _pairwise_distance_std(r[labels == i]) / sigma_d
     return out
 
 
