@@ -1,7 +1,12 @@
 """The vocabulary every stage shares: the paper's hyperparameter axes, the measure names
 and their labels, and the columns of the tidy measures table. One definition each, so
 that training, measures, tables, the Kendall coefficient and the figures agree.
+
+The measure names, labels, directions and families are derived from the measure registry
+(:mod:`intraclass.measures.registry`), where each measure is declared once.
 """
+
+from intraclass.measures import registry as _registry
 
 #: The paper's 8 axes, in the column order of its Tables 1-3, mapped to the hyperparameter
 #: names of a model (train's ``params.model``, the columns of ``models.csv``).
@@ -31,30 +36,34 @@ AXIS_LABELS: dict[str, str] = {
     "total": "total score",
 }
 
-#: The intraclass-clustering measures (section 2, Eqs. 1-4) and the sharpness baselines
-#: (1/sigma', 1/sigma'', 1/alpha', 1/alpha''), in the row order of the paper's tables.
-INTRACLASS: tuple[str, ...] = ("c1", "c2", "c3", "c4")
-SHARPNESS: tuple[str, ...] = ("sigma1", "sigma2", "alpha1", "alpha2")
-MEASURES: tuple[str, ...] = INTRACLASS + SHARPNESS
-#: c1, c2 need fine and coarse labels (section 2.2).
-HIERARCHICAL: tuple[str, ...] = ("c1", "c2")
-#: c1, c3: top-k over the neurons of all layers (their k is swept in Figure 4); c2, c4: over layers.
-NEURON_LEVEL: tuple[str, ...] = ("c1", "c3")
+# Measure vocabulary: derived from the measure registry (intraclass.measures.registry),
+# where each measure is declared once; registration order is table row order.
+#: Every registered measure: the paper's c1-c4 (section 2, Eqs. 1-4), its sharpness
+#: baselines (1/sigma', 1/sigma'', 1/alpha', 1/alpha'') and the related work's measures.
+MEASURES: tuple[str, ...] = _registry.names()
+#: The intraclass-clustering measures (section 2, Eqs. 1-4) and the sharpness baselines.
+INTRACLASS: tuple[str, ...] = _registry.names(family="Intraclass clustering")
+SHARPNESS: tuple[str, ...] = _registry.names(family="Sharpness")
+#: Measures computed by the measures rule from the activation stores.
+ACTIVATION: tuple[str, ...] = _registry.names(stage=_registry.ACTIVATION_STAGE)
+#: Activation measures that need fine and coarse labels (c1, c2: section 2.2).
+HIERARCHICAL: tuple[str, ...] = tuple(m.name for m in _registry.measures() if m.hierarchical)
+#: Top-k over the neurons of all layers (c1, c3); the others' k counts layers (c2, c4) or is absent.
+NEURON_LEVEL: tuple[str, ...] = tuple(m.name for m in _registry.measures() if m.level == "neuron")
+#: Measures with a k curve (Figure 4).
+SWEEP: tuple[str, ...] = tuple(m.name for m in _registry.measures() if m.sweep)
+#: Measures with per-layer values (Figure 5).
+LAYERWISE: tuple[str, ...] = tuple(m.name for m in _registry.measures() if m.layerwise)
 #: Expected direction of each measure (paper Tables 1-3): +1 when a higher value should go
 #: with better generalization (intraclass clustering), -1 when a higher value should go with
 #: worse generalization (the sharpness measures are complexity measures, Jiang et al. 2020).
 #: Every criterion (Kendall, CMI, k curves, Figure 3) ranks ``direction * value``, so that a
 #: positive coefficient always means "predicts generalization in the expected direction".
-DIRECTION: dict[str, int] = {**dict.fromkeys(INTRACLASS, 1), **dict.fromkeys(SHARPNESS, -1)}
-MEASURE_LABELS: dict[str, str] = {
-    "c1": "c1", "c2": "c2", "c3": "c3", "c4": "c4",
-    "sigma1": "1/σ'", "sigma2": "1/σ''", "alpha1": "1/α'", "alpha2": "1/α''",
-}
-MEASURE_LATEX: dict[str, str] = {
-    "c1": "$c_1$", "c2": "$c_2$", "c3": "$c_3$", "c4": "$c_4$",
-    "sigma1": "$1/\\sigma'$", "sigma2": "$1/\\sigma''$",
-    "alpha1": "$1/\\alpha'$", "alpha2": "$1/\\alpha''$",
-}
+DIRECTION: dict[str, int] = {m.name: m.direction for m in _registry.measures()}
+#: Table group of each measure ("Intraclass clustering", "Sharpness", "Related work").
+FAMILY: dict[str, str] = {m.name: m.family for m in _registry.measures()}
+MEASURE_LABELS: dict[str, str] = {m.name: m.label for m in _registry.measures()}
+MEASURE_LATEX: dict[str, str] = {m.name: m.latex for m in _registry.measures()}
 
 #: Columns of the tidy measures table (docs/stages.md, rule measures).
 TIDY_COLUMNS: tuple[str, ...] = ("checkpoint", "measure", "scope", "k", "layer", "subclass", "neuron", "value")

@@ -1,4 +1,5 @@
-"""The intraclass clustering measures c1-c4 (section 2, Eqs. 1-4), exact and fast.
+"""The intraclass clustering measures c1-c4 (section 2, Eqs. 1-4), exact and fast, and the
+related work's activation measures, all declared in :mod:`intraclass.measures.registry`.
 
 Pure functions over arrays, no I/O: ``preacts`` is a list of (samples, neurons)
 pre-activation arrays, one per BN->ReLU site in forward order; labels are int arrays.
@@ -13,30 +14,20 @@ Companions share one pass of statistics: :func:`measure_stats` returns a
 neurons) and :func:`compute_all` the tidy rows the workflow writes. The slow references
 they are tested against live in :mod:`intraclass.measures.reference`; the store-to-CSV
 step of the workflow in :mod:`intraclass.measures.table`.
+
+The names below are imported on first use, so that ``intraclass.measures.registry`` (and
+``intraclass.names``, derived from it) load without numpy or pandas.
 """
 
-from .compute import (
-    COLUMNS,
-    MEASURES,
-    MeasureSettings,
-    MeasureStats,
-    c1,
-    c2,
-    c3,
-    c4,
-    compute_all,
-    measure_stats,
-)
+import importlib
 
-__all__ = [
-    "COLUMNS",
-    "MEASURES",
-    "MeasureSettings",
-    "MeasureStats",
-    "c1",
-    "c2",
-    "c3",
-    "c4",
-    "compute_all",
-    "measure_stats",
-]
+_LAZY = {"COLUMNS", "MEASURES", "MeasureSettings", "MeasureStats", "c1", "c2", "c3", "c4",
+         "compute_all", "measure_stats"}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(".compute", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
