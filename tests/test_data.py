@@ -331,7 +331,7 @@ def test_idx_files_give_fashion_mnist_with_its_hierarchy(tmp_path):
     np.testing.assert_array_equal(d.y_test, arrays["test_labels"])
     groups = {d.coarse_names[s]: {d.fine_names[f] for f in np.flatnonzero(d.fine_to_coarse == s)}
               for s in range(3)}
-    assert groups == {  # REFERENCE.md, Datasets
+    assert groups == {  # resources/README.md
         "tops": {"T-shirt/top", "Pullover", "Coat", "Shirt"},
         "footwear": {"Sandal", "Sneaker", "Ankle boot"},
         "other": {"Trouser", "Dress", "Bag"},

@@ -1,4 +1,4 @@
-"""Granulated Kendall coefficient (REFERENCE.md "Generalization and Kendall"; Jiang et al. 2020)."""
+"""Granulated Kendall coefficient (docs/criteria.md; Jiang et al. 2020)."""
 
 import itertools
 import math

@@ -15,7 +15,7 @@ from intraclass.models import (
     save_checkpoint,
 )
 
-# The paper's neuron totals (REFERENCE.md "Representations", Fig. 4 caption).
+# The paper's neuron totals (paper Fig. 4 caption; docs/training.md, "Architectures").
 PAPER_TOTALS = [
     ("vgg", 1.0, 1.0, 960), ("vgg", 1.5, 1.0, 1440), ("vgg", 1.0, 1.5, 1440),
     ("resnet", 1.0, 1.0, 1920), ("resnet", 1.5, 1.0, 2880), ("resnet", 1.0, 1.5, 2880),

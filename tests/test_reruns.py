@@ -1,7 +1,7 @@
 """Partial reruns and faults of the workflow, on the tiny study with the local executor.
 
-DESIGN.md: "changing a downstream parameter (a measure's k, a figure's style) never reruns
-training or extraction"; REFERENCE.md (SLURM): Snakemake reruns a job when its own params,
+The contract (README, "Rerunning one stage"): changing a downstream parameter (a measure's k,
+a figure's style) never reruns training or extraction; Snakemake reruns a job when its own params,
 code, input set or software env change. After one full run of tests/configs/tiny.yaml
 (in a temporary directory, never the checkout's results/), each test works on its own
 copy of that run and asserts on the jobs Snakemake plans (`--dry-run`) or runs:

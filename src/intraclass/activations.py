@@ -1,6 +1,6 @@
 """Activation cache: the pre-activations of every BN->ReLU site, stored in Zarr v3.
 
-What is stored (paper section 2; REFERENCE.md "Representations"): for each sample and
+What is stored (paper section 2.1; docs/measures.md, "Representation"): for each sample and
 each neuron (one channel of a BN->ReLU site, :func:`intraclass.models.bn_relu_sites`),
 the *pre-activation* -- the batch-norm output, before the ReLU -- reduced over space by
 a global max. Post-ReLU activations are ``max(0, .)`` of it (max commutes with ReLU), so

@@ -1,6 +1,6 @@
 """Granulated Kendall rank correlation of Jiang et al. (2020), as used in the paper (Sec. 3.2).
 
-Definitions (REFERENCE.md, "Generalization and Kendall"):
+Definitions (docs/criteria.md; Jiang et al. 2020):
 
 - Kendall's tau of a measure ``mu`` against generalization ``g`` over a set of models is
   the mean, over ordered pairs ``i != j``, of ``sign(mu_i - mu_j) * sign(g_i - g_j)`` with

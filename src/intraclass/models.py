@@ -1,6 +1,6 @@
 """The paper's VGG and Wide ResNet variants, their BN->ReLU sites, and checkpoints.
 
-Architecture (paper appendix A.2; REFERENCE.md "Representations"): four stages separated
+Architecture (paper appendix A.2; docs/training.md, "Architectures"): four stages separated
 by three 2x2 max-pools; the first stage is ``round(base_width * width)`` channels wide
 (32 or 48 at the paper's ``base_width=32``) and the width doubles after every pool. Batch
 norm precedes every ReLU. The paper's neuron totals (channels of BN->ReLU sites) pin

@@ -3,7 +3,7 @@
 The paper (section 3.2, last paragraph; Tables 1-3) compares its intraclass measures with
 the magnitude-aware sharpness measures of Jiang et al. (2020, "Fantastic generalization
 measures", sharpness-based measures and their Algorithms 1-2). Settings follow
-REFERENCE.md "Sharpness baselines" (the authors' code); every one is a key of
+docs/measures.md, "Sharpness" (the authors' code); every one is a key of
 :data:`DEFAULTS` and can be overridden key by key.
 
 Perturbation of a weight tensor ``w0`` at magnitude ``m`` (``offset`` = 1e-3):
@@ -18,8 +18,8 @@ Perturbation of a weight tensor ``w0`` at magnitude ``m`` (``offset`` = 1e-3):
   accuracy on the current batch (measured in the forward pass that computes the loss,
   before that step is applied) is <= ``stop_acc`` = 0.7: the batch is the only data the
   ascent sees, so this costs nothing extra. The accuracy at ``m`` is then the accuracy
-  of the perturbed model on a fresh random ``subset`` = 10% of the training set (REFERENCE
-  does not say on which data; 10% as for sigma).
+  of the perturbed model on a fresh random ``subset`` = 10% of the training set (the authors'
+  settings do not say on which data; 10% as for sigma).
 
 Variants (the paper's wording: "perturbations applied on kernels only (i.e. not on
 biases and batch normalization weights) with batch normalization layers in batch
@@ -83,7 +83,7 @@ VARIANTS: dict[str, tuple[str, bool]] = {
 }
 MEASURES = tuple(VARIANTS)
 
-#: REFERENCE.md "Sharpness baselines". ``eval_batch_size`` and ``bf16`` are ours.
+#: docs/measures.md, "Sharpness searches". ``eval_batch_size`` and ``bf16`` are ours.
 DEFAULTS: dict = {
     "measures": list(MEASURES),
     "seed": 0,
@@ -321,7 +321,7 @@ def bisect(probe: Callable[[float], dict], *, m_min: float, m_max: float, max_st
            target: float, tol: float, min_width: float, name: str = "",
            log: logging.Logger | None = None) -> SearchResult:
     """Search the ``m`` at which the accuracy ``probe(m)["acc"]``, decreasing in ``m``,
-    reaches ``target`` (Jiang et al. 2020, Algorithm 1; REFERENCE.md).
+    reaches ``target`` (Jiang et al. 2020, Algorithm 1; docs/measures.md).
 
     Each step evaluates the midpoint ``m`` of ``[low, high]``; stop when
     ``|acc - target| <= tol``, else keep ``[m, high]`` if ``acc > target`` (too little

@@ -1,4 +1,4 @@
-"""The ``collect`` stage: one table per study, one row per model (DESIGN.md, docs/stages.md).
+"""The ``collect`` stage: one table per study, one row per model (docs/stages.md).
 
 ``models.csv`` columns, in order:
 

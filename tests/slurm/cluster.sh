@@ -13,7 +13,7 @@
 # jobs' own `srun` (run by the plugin inside each job, with SLURM_* variables removed,
 # SLURM_CONF included) only finds the default path. The script refuses to overwrite an
 # /etc/slurm/slurm.conf it did not write, and `stop` removes the two files again.
-# Recipe: ../shared/REFERENCE.md, "SLURM".
+# Recipe (Debian 12, SLURM 22.05): the steps below and tests/slurm/slurm.conf.in.
 #
 # Settings (environment): INTRACLASS_SLURM_DIR, INTRACLASS_SLURM_GPUS (fake GPUs, 1 to 5; default 1),
 # INTRACLASS_SLURM_CTLD_PORT (16817), INTRACLASS_SLURM_SLURMD_PORT (16818): not the

@@ -1,4 +1,4 @@
-# Stage 1: datasets -> results/data/{dataset}.npz (format: docs/stages.md, DESIGN.md).
+# Stage 1: datasets -> results/data/{dataset}.npz (format: docs/stages.md).
 # A local rule: downloads happen where the workflow is started (a cluster's login node
 # usually has internet; compute nodes often do not).
 

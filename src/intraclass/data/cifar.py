@@ -2,7 +2,7 @@
 
 torchvision's ``CIFAR100`` exposes only the fine labels; the pickles hold both
 ``fine_labels`` and ``coarse_labels`` and ``meta`` holds ``coarse_label_names``
-(REFERENCE.md, Datasets), so this module reads the pickles itself and uses torchvision
+(the CIFAR archives' own layout), so this module reads the pickles itself and uses torchvision
 only for what it is good at: the URLs, the md5 sums and the download helper.
 
 Layout under ``root`` (torchvision's, so an existing torchvision copy is reused):

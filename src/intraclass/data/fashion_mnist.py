@@ -1,6 +1,6 @@
 """Fashion-MNIST with a superclass hierarchy, from idx files or the bundled subset.
 
-Hierarchy (REFERENCE.md, Datasets): tops {T-shirt/top, Pullover, Coat, Shirt},
+Hierarchy (resources/README.md): tops {T-shirt/top, Pullover, Coat, Shirt},
 footwear {Sandal, Sneaker, Ankle boot}, other {Trouser, Dress, Bag}.
 
 Sources:

@@ -1,6 +1,6 @@
 """The dataset file (``results/data/{dataset}.npz``) and its in-memory form, :class:`Dataset`.
 
-One format for every stage (DESIGN.md, "Contracts between stages"):
+One format for every stage (docs/stages.md, "prepare_dataset"):
 
     x_train, x_test        uint8, N x H x W x C (NHWC)
     y_train, y_test        int64, N: fine labels in 0 .. len(fine_names) - 1
@@ -272,7 +272,7 @@ def stratified_indices(
     (the ``n`` samples chosen for ``per_class=n`` are among those for any larger value),
     because each class is shuffled by one permutation and its first ``per_class`` taken.
     A class with fewer than ``per_class`` samples is an error, not a silently smaller
-    class: the per-class statistics of the measures (c1, c3: REFERENCE.md) assume the
+    class: the per-class statistics of the measures (c1, c3: docs/measures.md) assume the
     class sizes the configuration asked for.
     """
     labels = np.asarray(labels)

@@ -233,7 +233,7 @@ def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_qua
     top, bottom = x.max(axis=0), x.min(axis=0)  # (d,); NaN propagates through both
     if not (np.isfinite(top).all() and np.isfinite(bottom).all()):
         raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
-    dead = top < 0  # REFERENCE.md: pre-activation < 0 on every sample
+    dead = top < 0  # dead: pre-activation < 0 on every sample (docs/measures.md)
     tables = {}
     moments = None  # class moments of x: c1's, shared with c3 and with c4's standardization
     shares = hier is not None and (labels_part is hier.fine or labels_part is hier.coarse)

@@ -1,4 +1,4 @@
-"""Plain, slow implementations of Eqs. 1-4, written straight from REFERENCE.md.
+"""Plain, slow implementations of Eqs. 1-4, written straight from docs/measures.md.
 
 They exist to check the fast code (tests) and to time it (benchmarks/measures.py):
 explicit loops over classes and neurons, scikit-learn's ``silhouette_samples`` with

@@ -8,7 +8,7 @@ dtype) and returns, per class, the quantity the paper ranks and aggregates:
 - :func:`std_ratio` (classes x neurons): the fraction of Eq. 3,
 - :func:`spread_ratio` (classes,): Sigma_{l,C_i} / Sigma_{l,D} of Eq. 4,
 
-with the conventions of REFERENCE.md ("Measures"). All accumulation is in float64,
+with the conventions of docs/measures.md ("Notation"). All accumulation is in float64,
 except the off-diagonal products of c4's scatter matrices (float32 on centered rows; see
 :func:`similarity_sums`). Nothing here builds an n x n matrix: means and standard
 deviations come from per-class moments, the cosine silhouette from class sums of unit
@@ -25,7 +25,7 @@ import numpy as np
 
 from .labels import Hierarchy, Partition
 
-EPS = 1e-7  # the guard of REFERENCE.md in the denominators of Eqs. 1, 3 and c4's scaling
+EPS = 1e-7  # the guard (docs/measures.md) in the denominators of Eqs. 1, 3 and c4's scaling
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,7 @@ def rest_of_superclass(m: Moments, kids: np.ndarray) -> Moments:
 
 
 def dead_neurons(x: np.ndarray) -> np.ndarray:
-    """(d,) bool: pre-activation < 0 on every sample (REFERENCE.md: dead neuron)."""
+    """(d,) bool: pre-activation < 0 on every sample (docs/measures.md: dead neuron)."""
     return np.asarray(x.max(axis=0) < 0)
 
 
