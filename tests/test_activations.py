@@ -16,9 +16,11 @@ import torch
 import zarr
 from torch import nn
 from torch.nn import functional as F
+from zarr.codecs import ZstdCodec
 
 import intraclass
 from intraclass.activations import (
+    CorruptStoreError,
     IncompleteStoreError,
     SiteRecorder,
     StoreWriter,
@@ -331,6 +333,73 @@ def test_rejects_what_is_not_a_store(tmp_path):
     zarr.open_group(tmp_path / "other.zarr", mode="w")
     with pytest.raises(IncompleteStoreError, match="not an activation store"):
         open_store(tmp_path / "other.zarr")
+
+
+# ------------------------------------------------------------------------- integrity
+
+
+def flip_byte(chunk: Path, offset: int = 3) -> None:
+    data = bytearray(chunk.read_bytes())
+    data[offset] ^= 0x01
+    chunk.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("compressor", ["zstd", "none"])
+def test_flipped_byte_in_a_chunk_names_store_layer_and_chunk(tmp_path, compressor):
+    path = write(tmp_path / "s.zarr", random_layers(20, [3, 4]), np.arange(20) % 2,
+                 compressor=compressor, chunk_bytes=40)
+    flip_byte(path / "layers" / "site1.bn" / "c" / "2" / "0")
+    store = open_store(path)  # labels are intact: the store opens
+    np.testing.assert_array_equal(store.layer("site0.bn"), store.layers(["site0.bn"])[0])
+    with pytest.raises(CorruptStoreError) as error:
+        store.layer("site1.bn")
+    message = str(error.value)
+    assert str(path) in message and "layer site1.bn" in message
+    assert "layers/site1.bn/c/2/0" in message and "checksum" in message
+    assert "c/1/0" not in message and "c/3/0" not in message  # only the bad chunk is named
+
+
+def test_truncated_chunk_names_the_layer_and_chunk(tmp_path):
+    path = write(tmp_path / "s.zarr", random_layers(20, [3, 4]), np.arange(20) % 2, chunk_bytes=40)
+    chunk = path / "layers" / "site0.bn" / "c" / "0" / "0"
+    chunk.write_bytes(chunk.read_bytes()[:9])
+    with pytest.raises(CorruptStoreError, match=r"layer site0\.bn is corrupt: layers/site0\.bn/c/0/0"):
+        open_store(path).layers()
+
+
+def test_corrupt_label_array_fails_on_open(tmp_path):
+    path = write(tmp_path / "s.zarr", random_layers(20, [3]), np.arange(20) % 2)
+    flip_byte(path / "fine" / "c" / "0", offset=5)
+    with pytest.raises(CorruptStoreError, match=r"array fine is corrupt: fine/c/0"):
+        open_store(path)
+
+
+def test_store_without_checksums_still_reads_with_a_warning(tmp_path, caplog):
+    """A store written before the checksum codec existed (zstd only) is still accepted."""
+    layers = random_layers(20, [3])
+    path = write(tmp_path / "s.zarr", layers, np.arange(20) % 2, chunk_bytes=40)
+    group = zarr.open_group(path, mode="r+")
+    for key in ("fine", "indices", "layers/site0.bn"):  # rewrite each array without the crc
+        old = group[key]
+        values = old[...]
+        del group[key]
+        group.create_array(key, shape=old.shape, chunks=old.chunks, dtype=old.dtype,
+                           fill_value=old.fill_value, compressors=[ZstdCodec(level=3)])[...] = values
+    with caplog.at_level(logging.WARNING, logger="intraclass.activations"):
+        store = open_store(path)
+    assert "no chunk checksums" in caplog.text
+    np.testing.assert_array_equal(store.layer("site0.bn"), layers[0])
+
+
+def test_new_writer_removes_partial_stores_of_killed_jobs(tmp_path):
+    path = tmp_path / "s.zarr"
+    stale = [tmp_path / ".s.zarr.partial-999999", tmp_path / ".s.zarr.partial-1", tmp_path / ".s.zarr.old-7"]
+    for leftover in stale:
+        (leftover / "layers").mkdir(parents=True)
+    other = tmp_path / ".t.zarr.partial-5"  # another store's: left alone
+    other.mkdir()
+    write(path, random_layers(10, [2]), np.zeros(10, int))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".t.zarr.partial-5", "s.zarr"]
 
 
 def test_writer_rejects_bad_input(tmp_path):

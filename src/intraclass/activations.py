@@ -22,6 +22,20 @@ read whole layers over all samples. A store is written under a temporary sibling
 accepts. Extraction streams: each batch goes into per-layer chunk buffers that are
 flushed as whole chunks, so memory is one batch plus one chunk per layer, whatever the
 number of samples.
+
+Integrity: every chunk of every array ends with a CRC-32C of its stored bytes (Zarr v3's
+``crc32c`` codec, after the compressor), checked on every read. A flipped bit or a
+truncated chunk therefore fails the read with :class:`CorruptStoreError`, naming the
+store, the array (layer) and the chunk, instead of giving wrong measures. Stores written
+before checksums existed still open and read (their codec list says no checksum), with a
+warning that their chunks are not verified; re-extracting them adds the checksums.
+
+Leftovers: a killed extraction leaves its temporary sibling ``.{name}.partial-<pid>``
+(and a killed swap an ``.{name}.old-<pid>``). A new :class:`StoreWriter` for the same path
+removes all of them when it starts: Snakemake runs at most one job per output at a time
+and locks the working directory against a second instance, so any such sibling belongs
+to a job that is gone (a pid test would be wrong on a cluster, where the pid was another
+node's).
 """
 
 from __future__ import annotations
@@ -36,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import zarr
-from zarr.codecs import ZstdCodec
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from intraclass.runtime import atomic_target, pick_device, replace_dir, require_keys
 
@@ -60,21 +74,43 @@ class IncompleteStoreError(Exception):
     """An activation store that is unfinished, truncated or inconsistent."""
 
 
+class CorruptStoreError(IncompleteStoreError):
+    """A chunk of a store fails its checksum or cannot be decoded (the message names the
+    store, the array and the chunk file)."""
+
+
 # --------------------------------------------------------------------------- writing
 
 
 def _compressors(name: str) -> list:
-    """Zarr codecs for ``compressor``: ``zstd`` (level 3, a core Zarr v3 codec) or none.
+    """Zarr bytes-to-bytes codecs for ``compressor`` (``zstd``, level 3, or ``none``),
+    always followed by a CRC-32C of the stored chunk (module docstring: integrity).
 
     Pre-activations are noisy floats: zstd saves only ~10-25% (benchmarks/README.md),
     so ``none`` is the choice when disk is cheap and reads must be fastest. (Blosc with
-    byte shuffle compressed ~5% more but wrote about half as fast here.)
+    byte shuffle compressed ~5% more but wrote about half as fast here.) The checksum
+    costs 4 bytes per chunk.
     """
     if name == "zstd":
-        return [ZstdCodec(level=3)]
+        return [ZstdCodec(level=3), Crc32cCodec()]
     if name == "none":
-        return []
+        return [Crc32cCodec()]
     raise ValueError(f"compressor must be one of {COMPRESSORS}, got {name!r}")
+
+
+def remove_stale_siblings(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary siblings (``.{name}.partial-*``, ``.{name}.old-*``) that killed
+    writers of ``path`` left behind; returns what was removed (module docstring: leftovers)."""
+    path = Path(path)
+    stale = [p for pattern in (f".{path.name}.partial-*", f".{path.name}.old-*")
+             for p in path.parent.glob(pattern)] if path.parent.is_dir() else []
+    for p in stale:
+        log.warning("removing %s, left by a killed extraction", p)
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+    return stale
 
 
 def chunk_rows(n_samples: int, neurons: int, itemsize: int, chunk_bytes: int) -> int:
@@ -124,8 +160,7 @@ class StoreWriter:
         self.written = 0
         self.nonfinite = [0] * len(names)
         self.tmp = atomic_target(self.path)
-        if self.tmp.exists():  # left by a killed job that had our pid
-            shutil.rmtree(self.tmp)
+        remove_stale_siblings(self.path)  # also the one a killed job with our pid left
         self.path.parent.mkdir(parents=True, exist_ok=True)
         indices = np.arange(n) if indices is None else indices
         labels = {"fine": _check_labels("fine", fine, n), "indices": _check_labels("indices", indices, n)}
@@ -244,10 +279,46 @@ class ActivationStore:
         unknown = [n for n in names if n not in self.layer_names]
         if unknown:
             raise KeyError(f"store {self.path} has no layers {unknown}; it has {self.layer_names}")
-        return [self._group[LAYERS_GROUP][n][...].astype(np.float32, copy=False) for n in names]
+        layers = self._group[LAYERS_GROUP]
+        return [read_checked(self.path, layers[n], f"layer {n}").astype(np.float32, copy=False)
+                for n in names]
 
     def layer(self, name: str) -> np.ndarray:
         return self.layers([name])[0]
+
+
+def _chunk_file(array: zarr.Array, coords: tuple[int, ...]) -> str:
+    """The chunk's file inside the store, e.g. ``layers/conv.bn/c/3/0`` (Zarr v3's default
+    ``/``-separated chunk keys)."""
+    return f"{array.path}/c/" + "/".join(str(i) for i in coords)
+
+
+def read_checked(path: Path, array: zarr.Array, what: str) -> np.ndarray:
+    """All of ``array``; a chunk that fails its checksum or cannot be decoded raises
+    :class:`CorruptStoreError` naming the store, ``what`` (e.g. ``layer conv.bn``), the
+    chunk file and the cause.
+
+    The whole array is read at once (Zarr decodes its chunks concurrently); only after a
+    failure are the chunks read one by one, to name every bad one.
+    """
+    try:
+        return array[...]
+    except (ValueError, RuntimeError, OSError) as error:  # crc mismatch, zstd, short read
+        first = error
+    bad = []
+    for index in np.ndindex(*array.cdata_shape):  # chunk grid coordinates
+        window = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, array.chunks))
+        try:
+            array[window]
+        except (ValueError, RuntimeError, OSError) as error:
+            bad.append(f"{_chunk_file(array, index)} ({error})")
+    detail = "; ".join(bad) if bad else f"({first})"
+    raise CorruptStoreError(f"activation store {path}: {what} is corrupt: {detail}. "
+                            "Delete the store and rerun its extract job.") from first
+
+
+def _has_checksums(array: zarr.Array) -> bool:
+    return any(isinstance(codec, Crc32cCodec) for codec in array.metadata.codecs)
 
 
 def open_store(path: str | os.PathLike) -> ActivationStore:
@@ -296,8 +367,12 @@ def open_store(path: str | os.PathLike) -> ActivationStore:
     unwritten = [key for key in expected if arrays[key].nchunks_initialized != arrays[key].nchunks]
     if unwritten:
         raise IncompleteStoreError(f"activation store {path}: layers {unwritten} miss chunks")
-    coarse = arrays["coarse"][...] if attrs.get("has_coarse") else None
-    return ActivationStore(path, group, attrs, arrays["fine"][...], coarse, arrays["indices"][...])
+    if not all(_has_checksums(array) for array in arrays.values()):
+        log.warning("activation store %s has no chunk checksums (written by an older version): "
+                    "its chunks are not verified; re-extract it to add them", path)
+    labels = {key: read_checked(path, arrays[key], f"array {key}")
+              for key in ("fine", "coarse", "indices") if arrays.get(key) is not None}
+    return ActivationStore(path, group, attrs, labels["fine"], labels.get("coarse"), labels["indices"])
 
 
 # --------------------------------------------------------------------------- capture
