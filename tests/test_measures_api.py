@@ -121,7 +121,8 @@ def test_generator_input_and_float16_layers():
 
 def test_compute_all_rows():
     layers, fine, coarse = random_model(5)
-    settings = MeasureSettings(k={"c1": 4, "c2": 2, "c3": 6, "c4": 1}, k_sweep={"c1": 7, "c3": 9}, layer_k=2)
+    settings = MeasureSettings(k={"c1": 4, "c2": 2, "c3": 6, "c4": 1, "clusterability": 1, "purity": 2,
+                                  "bimodality": 5}, k_sweep={"c1": 7, "c3": 9}, layer_k=2)
     rows = compute_all(layers, fine, coarse, coarse, settings)
     assert list(rows.columns) == COLUMNS
     n_sub, n_cls, n_layers = len(np.unique(fine)), len(np.unique(coarse)), len(layers)
@@ -132,19 +133,25 @@ def test_compute_all_rows():
         ("c2", "total"): 1, ("c2", "layer"): n_layers, ("c2", "subclass"): n_sub,
         ("c3", "total"): 1, ("c3", "layer"): n_layers, ("c3", "subclass"): n_cls, ("c3", "k_sweep"): 9,
         ("c4", "total"): 1, ("c4", "layer"): n_layers, ("c4", "subclass"): n_cls,
+        # the related work's measures: per superclass (clusterability, purity), per class (bimodality)
+        ("clusterability", "total"): 1, ("clusterability", "layer"): n_layers,
+        ("clusterability", "subclass"): n_cls,
+        ("purity", "total"): 1, ("purity", "layer"): n_layers, ("purity", "subclass"): n_cls,
+        ("bimodality", "total"): 1, ("bimodality", "layer"): n_layers, ("bimodality", "subclass"): n_cls,
     }
     total = rows[rows.scope == "total"].set_index("measure")
     assert total.loc["c1", "value"] == pytest.approx(ref.reference_c1(layers, fine, coarse, 4), rel=RTOL)
     assert total.loc["c4", "value"] == pytest.approx(ref.reference_c4(layers, coarse, 1), rel=RTOL)
-    assert total["k"].tolist() == [4, 2, 6, 1]
-    assert rows[(rows.scope == "layer") & rows.measure.isin(["c2", "c4"])]["k"].isna().all()
+    assert total["k"].tolist() == [4, 2, 6, 1, 1, 2, 5]
+    assert rows[(rows.scope == "layer") & rows.measure.isin(["c2", "c4", "clusterability", "purity"])]["k"].isna().all()
+    assert (rows[(rows.scope == "layer") & rows.measure.isin(["c1", "c3", "bimodality"])]["k"] == 2).all()
     top = rows[rows.scope == "top_neuron"]
     assert top[["layer", "subclass", "neuron"]].notna().all().all() and (top["k"] == 1).all()
     sub = rows[(rows.scope == "subclass") & (rows.measure == "c3")]
     assert sorted(sub["subclass"]) == sorted(np.unique(coarse).tolist())
-    # fine labels only: c3, c4
+    # fine labels only: c3, c4, bimodality
     only = compute_all(layers, labels=fine, settings=settings)
-    assert set(only["measure"]) == {"c3", "c4"}
+    assert set(only["measure"]) == {"c3", "c4", "bimodality"}
 
 
 @pytest.mark.parametrize("case, message", [
@@ -218,7 +225,8 @@ def test_k_errors():
 def test_rows_are_a_frame_with_nullable_integers():
     layers, fine, coarse = random_model(8)
     rows = compute_all(layers, fine, coarse, coarse,
-                       MeasureSettings(k={"c1": 2, "c2": 1, "c3": 2, "c4": 1}, k_sweep={}, layer_k=1))
+                       MeasureSettings(k={"c1": 2, "c2": 1, "c3": 2, "c4": 1, "bimodality": 2}, k_sweep={},
+                                       layer_k=1))
     assert isinstance(rows, pd.DataFrame)
     for column in ("k", "layer", "subclass", "neuron"):
         assert str(rows[column].dtype) == "Int64"

@@ -16,7 +16,7 @@ from intraclass.measures import measure_stats
 from intraclass.measures.table import CSV_COLUMNS, measures_table, write_measures_csv
 
 SCRIPT = Path(__file__).resolve().parents[1] / "workflow" / "scripts" / "measures.py"
-SETTINGS = {"k": {"c1": 3, "c2": 1, "c3": 4, "c4": 2}, "k_sweep": {"c1": 5, "c3": 6},
+SETTINGS = {"k": {"c1": 3, "c2": 1, "c3": 4, "c4": 2, "bimodality": 4}, "k_sweep": {"c1": 5, "c3": 6},
             "layer_k": 2, "c4_quantile": 0.75}
 
 
@@ -53,7 +53,7 @@ def test_fine_labels_skip_c1_c2_and_csv_roundtrips(tmp_path):
     out = write_measures_csv([tmp_path / "final.zarr"], ["final"], "fine", SETTINGS, tmp_path / "m" / "x.csv")
     back = pd.read_csv(out)
     assert list(back.columns) == CSV_COLUMNS
-    assert set(back["measure"]) == {"c3", "c4"}
+    assert set(back["measure"]) == {"c3", "c4", "bimodality"}  # no hierarchy: c1, c2, clusterability, purity skipped
     total = back[back.scope == "total"].set_index("measure")["value"]
     assert total["c3"] == measure_stats(layers, labels=fine, measures=("c3",)).total("c3", 4)  # exact
     assert not list(out.parent.glob(".*partial*"))
@@ -92,5 +92,5 @@ def test_rule_script(tmp_path):
             root.addHandler(handler)
         sys.excepthook = hook
     rows = pd.read_csv(tmp_path / "out.csv")
-    assert set(rows["measure"]) == {"c1", "c2", "c3", "c4"}
+    assert set(rows["measure"]) == {"c1", "c2", "c3", "c4", "clusterability", "purity", "bimodality"}
     assert "wrote" in (tmp_path / "log.txt").read_text()

@@ -20,45 +20,73 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from intraclass.names import HIERARCHICAL, NEURON_LEVEL, TIDY_COLUMNS
-from intraclass.names import INTRACLASS as MEASURES
+from intraclass.names import ACTIVATION as MEASURES
+from intraclass.names import HIERARCHICAL, INTRACLASS, NEURON_LEVEL, SWEEP, TIDY_COLUMNS
 
-from . import stats
+from . import bimodality, clusterability, registry, stats
 from .labels import check_labels, hierarchy, partition
 
 COLUMNS = [c for c in TIDY_COLUMNS if c != "checkpoint"]  # a table of one checkpoint
 
 
+#: Defaults of the clusterability settings (see :mod:`intraclass.measures.clusterability`):
+#: the over-clustering factor, the samples clustered per superclass at most, the seed of
+#: that subset.
+CLUSTERABILITY = {"factor": 5, "max_samples": 1000, "seed": 0}
+
+
+def default_k() -> dict[str, int]:
+    """Each activation measure's k when the config names none: the registry's default_k
+    (section 4.1: c1, c3 top-30 neurons; c2, c4 top-5 layers, the paper's ResNet value)."""
+    return {m.name: m.default_k for m in registry.measures(stage=registry.ACTIVATION_STAGE)}
+
+
 @dataclass(frozen=True)
 class MeasureSettings:
-    """The ``measures`` block of the config (section 4.1 defaults for ResNets).
+    """The ``measures`` block of the config (config/schema.yaml holds the same defaults).
 
-    ``k``: k of each measure's top-k mean; ``k_sweep``: largest k of the Fig. 4 curves
-    of c1 and c3; ``layer_k``: neurons per layer of the layer-wise c1, c3 (Fig. 5: 5);
-    ``c4_quantile``: the quantile subtracted in c4 (0.75: 25% of samples active).
+    ``k``: k of each measure's top-k mean (a measure left out takes its registry
+    default_k); ``k_sweep``: largest k of the Fig. 4 curves (measures declared with a k
+    curve: c1, c3, bimodality); ``layer_k``: neurons per layer of the layer-wise
+    neuron-level measures (Fig. 5: 5); ``c4_quantile``: the quantile subtracted in c4
+    (0.75: 25% of samples active); ``clusterability``: ``factor``, ``max_samples``,
+    ``seed`` of the clusterability and purity measures (defaults :data:`CLUSTERABILITY`).
     """
 
-    k: Mapping[str, int] = field(default_factory=lambda: {"c1": 30, "c2": 5, "c3": 30, "c4": 1})
-    k_sweep: Mapping[str, int] = field(default_factory=lambda: {"c1": 30, "c3": 30})
+    k: Mapping[str, int] = field(default_factory=default_k)
+    k_sweep: Mapping[str, int] = field(default_factory=lambda: {"c1": 60, "c3": 300})
     layer_k: int = 5
     c4_quantile: float = 0.75
+    clusterability: Mapping[str, int] = field(default_factory=lambda: dict(CLUSTERABILITY))
 
     def __post_init__(self):
-        for name in MEASURES:
-            if name not in self.k:
-                raise ValueError(f"measures.k has no entry for {name}")
+        unknown = set(self.k) - set(MEASURES)
+        if unknown:
+            raise ValueError(f"measures.k names unknown measure(s) {sorted(unknown)}; known: {list(MEASURES)}")
+        object.__setattr__(self, "k", {**default_k(), **self.k})
         for name, value in [*self.k.items(), *self.k_sweep.items(), ("layer_k", self.layer_k)]:
             _check_k(value, f"k of {name}")
-        unknown = set(self.k_sweep) - set(NEURON_LEVEL)
+        unknown = set(self.k_sweep) - set(SWEEP)
         if unknown:
-            raise ValueError(f"measures.k_sweep holds {sorted(unknown)}; only c1, c3 have k curves")
+            raise ValueError(f"measures.k_sweep holds {sorted(unknown)}; only {list(SWEEP)} have k curves")
         if not 0.0 <= float(self.c4_quantile) < 1.0:
             raise ValueError(f"measures.c4_quantile must lie in [0, 1), got {self.c4_quantile}")
+        unknown = set(self.clusterability) - set(CLUSTERABILITY)
+        if unknown:
+            raise ValueError(f"unknown keys in measures.clusterability: {sorted(unknown)}; "
+                             f"known: {list(CLUSTERABILITY)}")
+        cluster = {**CLUSTERABILITY, **self.clusterability}
+        for key in ("factor", "max_samples"):
+            _check_k(cluster[key], f"measures.clusterability.{key}")
+        if isinstance(cluster["seed"], bool) or not isinstance(cluster["seed"], (int, np.integer)) \
+                or cluster["seed"] < 0:
+            raise ValueError(f"measures.clusterability.seed must be an integer >= 0, got {cluster['seed']!r}")
+        object.__setattr__(self, "clusterability", cluster)
 
     @classmethod
     def from_params(cls, params: Mapping) -> MeasureSettings:
         """Settings from the config's ``measures`` dict (missing keys take the defaults)."""
-        unknown = set(params) - {"k", "k_sweep", "layer_k", "c4_quantile"}
+        unknown = set(params) - {"k", "k_sweep", "layer_k", "c4_quantile", "clusterability"}
         if unknown:
             raise ValueError(f"unknown keys in measures settings: {sorted(unknown)}")
         return cls(**dict(params))
@@ -82,8 +110,10 @@ def _top_k_mean(values: np.ndarray, k: int) -> np.ndarray:
 class MeasureStats:
     """Per-class tables of one model's pre-activations, and every reduction of them.
 
-    ``tables[m]`` is (classes, all neurons) for c1, c3 and (classes, layers) for c2, c4;
-    its rows are ``subclasses`` (c1, c2: fine labels) or ``classes`` (c3, c4: the labels
+    ``tables[m]`` is (classes, all neurons) for the neuron-level measures (c1, c3,
+    bimodality) and (classes, layers) for the layer-level ones (c2, c4, clusterability,
+    purity); its rows are ``subclasses`` (c1, c2: fine labels), ``superclasses``
+    (clusterability, purity: coarse labels) or ``classes`` (c3, c4, bimodality: the labels
     trained on). ``layer_sizes`` gives the neurons of each layer, in forward order.
     """
 
@@ -91,6 +121,7 @@ class MeasureStats:
     tables: Mapping[str, np.ndarray]
     subclasses: np.ndarray | None = None
     classes: np.ndarray | None = None
+    superclasses: np.ndarray | None = None
 
     def _table(self, measure: str) -> np.ndarray:
         if measure not in MEASURES:
@@ -101,11 +132,14 @@ class MeasureStats:
 
     def row_labels(self, measure: str) -> np.ndarray:
         """Class label of each row of ``tables[measure]``."""
+        if measure in clusterability.SCORES:
+            return self.superclasses
         return self.subclasses if measure in HIERARCHICAL else self.classes
 
     @staticmethod
     def aggregate(measure: str, per_class: np.ndarray) -> np.ndarray:
-        """Median over subclasses (Eqs. 1-2) or mean over classes (Eqs. 3-4), axis 0."""
+        """Median over subclasses (Eqs. 1-2) or superclasses (clusterability, purity) or
+        mean over classes (Eqs. 3-4, bimodality), axis 0."""
         return np.median(per_class, axis=0) if measure in HIERARCHICAL else per_class.mean(axis=0)
 
     def per_class(self, measure: str, k: int) -> np.ndarray:
@@ -136,8 +170,9 @@ class MeasureStats:
     def layerwise(self, measure: str, layer_k: int = 5) -> np.ndarray:
         """(layers,): the measure within each layer (Fig. 5).
 
-        c1, c3: top-``layer_k`` neurons of the layer; c2, c4: the layer's own value;
-        then the measure's aggregation over classes.
+        Neuron-level measures (c1, c3, bimodality): top-``layer_k`` neurons of the layer;
+        layer-level ones (c2, c4, clusterability, purity): the layer's own value; then the
+        measure's aggregation over classes.
         """
         table = self._table(measure)
         if measure not in NEURON_LEVEL:
@@ -167,11 +202,13 @@ class MeasureStats:
         """Tidy rows (columns :data:`COLUMNS`) of every computed measure.
 
         scope ``total``: the measure at its k; ``layer``: layer-wise values (``layer`` =
-        index in forward order; ``k`` = layer_k for c1, c3, empty for c2, c4);
-        ``subclass``: per-class values at k (``subclass`` = class label: the fine label
-        for c1, c2, the trained-on label for c3, c4); ``k_sweep``: c1, c3 at every k up
-        to k_sweep; ``top_neuron``: c1's most selective neuron of each subclass, its
-        ``layer``, ``neuron`` and selectivity (k = 1: the values of Fig. 11).
+        index in forward order; ``k`` = layer_k for the neuron-level measures, empty for
+        the layer-level ones); ``subclass``: per-class values at k (``subclass`` = class
+        label: the fine label for c1, c2, the coarse label for clusterability and purity,
+        the trained-on label for c3, c4, bimodality); ``k_sweep``: the measures of
+        ``settings.k_sweep`` at every k up to it; ``top_neuron``: c1's most selective
+        neuron of each subclass, its ``layer``, ``neuron`` and selectivity (k = 1: the
+        values of Fig. 11).
         """
         settings = settings or MeasureSettings()
         rows = []
@@ -226,10 +263,12 @@ def _sorted_layer(x: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_quantile,
-                  workspace: np.ndarray | None = None) -> dict:
+                  workspace: np.ndarray | None = None, cluster: Mapping | None = None) -> dict:
     """Per-class values of one layer, ``x`` sorted by class (float32 or float64; every
-    statistic accumulates in float64, class by class): (classes, neurons) for c1, c3 and
-    (classes, 1) for c2, c4. ``workspace``: float64 memory c4 may use (see spread_ratio)."""
+    statistic accumulates in float64, class by class): (classes, neurons) for the
+    neuron-level measures and (classes, 1) for the layer-level ones. ``workspace``:
+    float64 memory c4 may use (see spread_ratio); ``cluster``: ``factor`` and ``rows``
+    (the samples of each superclass) of clusterability and purity."""
     top, bottom = x.max(axis=0), x.min(axis=0)  # (d,); NaN propagates through both
     if not (np.isfinite(top).all() and np.isfinite(bottom).all()):
         raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
@@ -251,6 +290,11 @@ def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_qua
         tables["c3"] = stats.std_ratio(x, labels_part, moments, dead)
     if "c4" in measures:
         tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, moments, workspace)[:, None]
+    if "bimodality" in measures:
+        tables["bimodality"] = bimodality.class_bimodality(x, labels_part, dead)
+    if any(m in measures for m in clusterability.SCORES):
+        scores = clusterability.layer_scores(x, hier, cluster["factor"], cluster["rows"])
+        tables.update({m: scores[m][:, None] for m in clusterability.SCORES if m in measures})
     return tables
 
 
@@ -264,8 +308,9 @@ class _LayerWork:
     keeps one float64 workspace for c4, grown to its largest layer and reused.
     """
 
-    def __init__(self, measures, hier, labels_part, order, c4_quantile, workers: int):
+    def __init__(self, measures, hier, labels_part, order, c4_quantile, workers: int, cluster=None):
         self.args = (measures, hier, labels_part, c4_quantile)
+        self.cluster = cluster
         self.order = order
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="measures") if workers > 1 else None
@@ -278,7 +323,7 @@ class _LayerWork:
         workspace = getattr(self.local, "workspace", np.empty(0))
         if "c4" in measures and workspace.size < x.size:
             workspace = self.local.workspace = np.empty(x.size)
-        return _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace)
+        return _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace, self.cluster)
 
     def submit(self, x: np.ndarray, index: int) -> None:
         if self.pool is None:
@@ -310,9 +355,10 @@ def measure_stats(
     fine=None,
     coarse=None,
     labels=None,
-    measures: Iterable[str] = MEASURES,
+    measures: Iterable[str] = INTRACLASS,
     c4_quantile: float = 0.75,
     workers: int = 1,
+    cluster: Mapping | None = None,
 ) -> MeasureStats:
     """Per-class tables of ``measures`` in one pass over the layers.
 
@@ -321,9 +367,11 @@ def measure_stats(
     keeps a single layer in memory (``workers + 1`` with ``workers`` threads, which
     compute layers in parallel; results do not depend on ``workers``). ``fine``/
     ``coarse``: subclass and superclass labels (c1, c2); ``labels``: the labels trained
-    on (c3, c4). Raises ValueError for labels that do not nest, classes with fewer than 2
-    samples, superclasses with fewer than 2 subclasses, mismatched lengths, non-finite
-    values.
+    on (c3, c4, bimodality). ``measures``: names of :data:`MEASURES` (default the
+    paper's c1-c4); ``cluster``: ``factor``, ``max_samples``, ``seed`` of clusterability
+    and purity (default :data:`CLUSTERABILITY`). Raises ValueError for labels that do not
+    nest, classes with fewer than 2 samples (4 for bimodality), superclasses with fewer
+    than 2 subclasses, mismatched lengths, non-finite values.
     """
     measures = tuple(measures)
     for m in measures:
@@ -343,7 +391,8 @@ def measure_stats(
             if n_samples is None:  # labels are checked against the first layer
                 n_samples = x.shape[0]
                 hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
-                work = _LayerWork(measures, hier, labels_part, order, c4_quantile, int(workers))
+                work = _LayerWork(measures, hier, labels_part, order, c4_quantile, int(workers),
+                                  _cluster_plan(measures, hier, cluster))
             sizes.append(x.shape[1])
             work.submit(x, index)
         if n_samples is None:
@@ -357,11 +406,23 @@ def measure_stats(
         tables={m: np.concatenate([t[m] for t in layers], axis=1) for m in measures},
         subclasses=None if hier is None else hier.fine.ids,
         classes=None if labels_part is None else labels_part.ids,
+        superclasses=None if hier is None else hier.coarse.ids,
     )
 
 
+def _cluster_plan(measures, hier, cluster: Mapping | None) -> dict | None:
+    """The over-clustering factor and the samples of each superclass clustered (one
+    subset for every layer), when clusterability or purity is requested."""
+    if not any(m in measures for m in clusterability.SCORES):
+        return None
+    cluster = {**CLUSTERABILITY, **(cluster or {})}
+    rows = clusterability.sample_rows(hier, int(cluster["max_samples"]), int(cluster["seed"]))
+    return {"factor": int(cluster["factor"]), "rows": rows}
+
+
 def _partitions(measures, fine, coarse, labels, n_samples) -> tuple:
-    """The subclass hierarchy (c1, c2), the trained-on partition (c3, c4) and the sample
+    """The subclass hierarchy (c1, c2, clusterability, purity), the trained-on partition
+    (c3, c4, bimodality) and the sample
     order that sorts them by class (superclass, then subclass), so that each class is a
     contiguous block. ``labels`` equal to the fine or coarse labels share their partition;
     labels unrelated to the hierarchy still work, through index arrays instead of slices.
@@ -369,7 +430,8 @@ def _partitions(measures, fine, coarse, labels, n_samples) -> tuple:
     hier = labels_part = None
     if any(m in HIERARCHICAL for m in measures):
         if fine is None or coarse is None:
-            raise ValueError("c1 and c2 need both fine and coarse labels")
+            needs = [m for m in measures if m in HIERARCHICAL]
+            raise ValueError(f"{', '.join(needs)} need both fine and coarse labels")
         fine = check_labels(fine, n_samples, "fine class")
         coarse = check_labels(coarse, n_samples, "coarse class")
         order = np.lexsort((fine, coarse))
@@ -434,12 +496,15 @@ def compute_all(
     preacts, fine=None, coarse=None, labels=None, settings: MeasureSettings | None = None
 ) -> pd.DataFrame:
     """Every measure, layer-wise value, per-class value, k curve and top neuron as tidy
-    rows (see :meth:`MeasureStats.rows`). c1, c2 are computed when ``fine`` and
-    ``coarse`` are given, c3, c4 when ``labels`` is given."""
+    rows (see :meth:`MeasureStats.rows`). The hierarchical measures (c1, c2,
+    clusterability, purity) are computed when ``fine`` and ``coarse`` are given, the
+    others (c3, c4, bimodality) when ``labels`` is given."""
     settings = settings or MeasureSettings()
     measures = [m for m in MEASURES if (m in HIERARCHICAL and fine is not None and coarse is not None)
                 or (m not in HIERARCHICAL and labels is not None)]
     if not measures:
-        raise ValueError("give fine and coarse labels (c1, c2) and/or labels (c3, c4)")
-    stats_ = measure_stats(preacts, fine, coarse, labels, measures, settings.c4_quantile)
+        raise ValueError(f"give fine and coarse labels ({', '.join(HIERARCHICAL)}) and/or labels "
+                         f"({', '.join(m for m in MEASURES if m not in HIERARCHICAL)})")
+    stats_ = measure_stats(preacts, fine, coarse, labels, measures, settings.c4_quantile,
+                           cluster=settings.clusterability)
     return stats_.rows(settings)

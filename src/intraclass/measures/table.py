@@ -5,9 +5,10 @@ layer at a time (memory: one layer plus the per-class tables), its statistics co
 once by :func:`intraclass.measures.measure_stats`, and every row of
 :meth:`MeasureStats.rows` written with its checkpoint name.
 
-Labels: a model trained on ``coarse`` labels gets c3, c4 on the superclasses and c1,
-c2 (subclasses within superclasses, section 2.2); one trained on ``fine`` labels gets
-c3, c4 on the fine labels only, as in the paper (c1, c2 need a coarser training label).
+Labels: a model trained on ``coarse`` labels gets c3, c4, bimodality on the superclasses
+and the hierarchical measures c1, c2, clusterability, purity (subclasses within
+superclasses, section 2.2); one trained on ``fine`` labels gets c3, c4, bimodality on the
+fine labels only, as in the paper (the hierarchical ones need a coarser training label).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from intraclass.names import TIDY_COLUMNS
+from intraclass.names import HIERARCHICAL, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
 
 from .compute import MEASURES, MeasureSettings, measure_stats
@@ -49,7 +50,7 @@ def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettin
     else:
         fine = coarse = None
         trained = store.fine
-        measures = ("c3", "c4")
+        measures = tuple(m for m in MEASURES if m not in HIERARCHICAL)
 
     def layers():
         for i, name in enumerate(store.layer_names):
@@ -59,7 +60,8 @@ def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettin
                      name, store.neurons[i], time.perf_counter() - start)
             yield layer
 
-    stats = measure_stats(layers(), fine, coarse, trained, measures, settings.c4_quantile, workers)
+    stats = measure_stats(layers(), fine, coarse, trained, measures, settings.c4_quantile, workers,
+                          settings.clusterability)
     return stats.rows(settings)
 
 
