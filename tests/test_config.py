@@ -174,3 +174,86 @@ def test_evolution_count_spreads_over_the_grid(default_config):
     others = [i for i in ids if i not in study.evolution]
     assert study.checkpoints(others[0]) == ["final"]
     assert study.checkpoint_epochs(others[0]) == []
+
+
+# --- checks a schema cannot make: every one stops before the first job, naming key and value
+
+
+def study_of(config):
+    return config["studies"]["default"]
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda s: s["evolution"].update(epochs=[1, 1]),
+         r"studies\.default\.evolution\.epochs: \[1, 1\] lists epoch\(s\) \[1\] twice"),
+        (lambda s: s["measures"]["k"].update(c1=241),  # 2 * (8 + 16 + 32 + 64) = 240 neurons
+         r"studies\.default\.measures\.k\.c1 = 241 exceeds the 240 neurons of model lr0\.01-"),
+        (lambda s: s["measures"]["k"].update(c4=9),  # VGG at depth 1: 8 measured layers
+         r"measures\.k\.c4 = 9 exceeds the 8 measured layers of model"),
+        (lambda s: s["measures"].update(layer_k=9),  # first stage: 8 channels
+         r"measures\.layer_k = 9 exceeds the 8 neurons of the narrowest layer"),
+        (lambda s: s["extract"].update(per_class=151),
+         r"studies\.default\.extract\.per_class = 151 exceeds training\.train_per_class = 150"),
+        (lambda s: s["sharpness"]["sigma"].update(drawz=3),
+         r"studies\.default\.sharpness\.sigma: unknown key 'drawz'"),
+        (lambda s: s["sharpness"]["alpha"].update(epochs=0),
+         r"studies\.default\.sharpness\.alpha\.epochs"),
+        (lambda s: s["figures"]["fig4"].update(c1_kfactor=2),
+         r"studies\.default\.figures\.fig4: unknown key\(s\) \['c1_kfactor'\]"),
+        (lambda s: s["figures"]["style"].update(dpii=2),
+         r"studies\.default\.figures\.style: unknown key\(s\) \['dpii'\]"),
+        (lambda s: s["figures"]["fig7"].update(model="lr9-nope"),
+         r"studies\.default\.figures\.fig7: model\(s\) \['lr9-nope'\] are not in the grid"),
+        (lambda s: s["grid"].__setitem__(slice(None), s["grid"][:1]) or s["grid"][0].update(
+            lr_wd=[[0.1, 0]], batch_size=[32], optimizer=["sgd"]),
+         r"studies\.default\.grid: no two of its 1 model\(s\) differ on exactly one axis.*two values"),
+    ],
+)
+def test_late_config_errors_now_fail_validation(default_config, mutate, words):
+    mutate(study_of(default_config))
+    with pytest.raises(ConfigError, match=words):
+        validate_config(default_config, SCHEMA)
+
+
+def test_grid_of_two_models_differing_on_two_axes_has_no_kendall_group(default_config):
+    study_of(default_config)["grid"] = [
+        {"lr_wd": [[0.1, 0]], "batch_size": [32], "optimizer": ["sgd"],
+         "dropout_aug": [[0, False]], "width_depth": [[1, 1]]},
+        {"lr_wd": [[0.01, 0]], "batch_size": [128], "optimizer": ["sgd"],
+         "dropout_aug": [[0, False]], "width_depth": [[1, 1]]},
+    ]
+    with pytest.raises(ConfigError, match="no two of its 2 model"):
+        validate_config(default_config, SCHEMA)
+    study_of(default_config)["grid"][1]["batch_size"] = [32]  # now they differ on lr only
+    validate_config(default_config, SCHEMA)
+
+
+def test_k_limits_hold_at_the_limit_and_k_sweep_may_exceed(default_config):
+    """k equal to the smallest model's size passes; k_sweep beyond it is allowed (NaN tail)."""
+    measures = study_of(default_config)["measures"]
+    measures["k"].update(c1=240, c3=240, c2=8, c4=8)
+    measures.update(layer_k=8, k_sweep={"c1": 5000, "c3": 5000})
+    validate_config(default_config, SCHEMA)
+
+
+def test_dataset_options_are_checked_before_any_job(default_config):
+    default_config["datasets"]["fashion_mnist_small"]["seed"] = 3
+    with pytest.raises(ConfigError, match=r"datasets\.fashion_mnist_small: option\(s\) \['seed'\]"):
+        validate_config(default_config, SCHEMA)
+
+
+def test_settings_checks_can_be_left_to_the_main_process(default_config):
+    study_of(default_config)["sharpness"]["sigma"].update(drawz=3)
+    validate_config(default_config, SCHEMA, settings=False)  # a job's own parse: no torch import
+
+
+@pytest.mark.parametrize("arch", ["vgg", "resnet"])
+@pytest.mark.parametrize("width, depth, base", [(1, 1, 4), (1.5, 1, 4), (1, 1.5, 3), (2, 0.5, 2)])
+def test_site_widths_match_the_built_models(arch, width, depth, base):
+    from intraclass.config import site_widths
+    from intraclass.models import bn_relu_sites, build_model
+
+    model = build_model(arch, num_classes=3, in_channels=1, width=width, depth=depth, base_width=base)
+    assert site_widths(arch, width, depth, base) == [bn.num_features for _, bn in bn_relu_sites(model)]

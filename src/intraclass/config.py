@@ -15,7 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from intraclass.names import AXES, AXIS_COLUMNS  # noqa: F401 - AXES re-exported for the rules
+from intraclass.names import AXES, AXIS_COLUMNS  # AXES is used here and by the rules
 
 #: Settings that change how a job runs but not what it computes. Rules leave them out of
 #: ``params:`` (Snakemake reruns a job whose params change) and scripts read them from the
@@ -157,13 +157,17 @@ def _pick_evolution(models: list[ModelConfig], choice, study: str) -> tuple[str,
     return tuple(ids[i] for i in picks)
 
 
-def validate_config(config: dict, schema_path: str | Path) -> dict:
+def validate_config(config: dict, schema_path: str | Path, settings: bool = True) -> dict:
     """Validate ``config`` against the JSON schema and fill in every default.
 
     Uses Snakemake's ``validate`` (JSON schema draft 2020-12, defaults set at every
-    nesting level), then checks what a schema cannot express: every study's dataset is
-    configured, evolution epochs lie within training, k values are coherent. Returns a
-    new dict; the input is not modified. Raises :class:`ConfigError` naming the key.
+    nesting level), then checks what a schema cannot express (:func:`check_study`), so
+    that every mistake the config alone reveals stops the run before the first job.
+    ``settings``: also check the stage settings whose rules live in the stage modules
+    (sharpness, figures, k against the models' sizes); these import torch and matplotlib,
+    so the workflow makes them once, in Snakemake's main process, not again in every job.
+    Returns a new dict; the input is not modified. Raises :class:`ConfigError` naming
+    the key and the value.
     """
     from snakemake.exceptions import WorkflowError
     from snakemake.utils import validate
@@ -176,6 +180,7 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
     # The validator inserts the schema's default objects by reference: the same dict may
     # now sit in several studies. A JSON round trip gives each study its own copy.
     config = json.loads(json.dumps(config))
+    _check_datasets(config["datasets"])
     for name, study in config["studies"].items():
         where = f"studies.{name}"
         if study["dataset"] not in config["datasets"]:
@@ -183,11 +188,142 @@ def validate_config(config: dict, schema_path: str | Path) -> dict:
                 f"{where}.dataset: {study['dataset']!r} has no entry under 'datasets' "
                 f"(configured: {sorted(config['datasets'])})"
             )
-        epochs = study["training"]["epochs"]
-        late = [e for e in study["evolution"]["epochs"] if e > epochs]
-        if late:
-            raise ConfigError(f"{where}.evolution.epochs: {late} exceed training.epochs = {epochs}")
+        check_study(name, study, settings=settings)
     return config
+
+
+def _check_datasets(datasets: dict) -> None:
+    """Each dataset's options make sense for its source (the prepare stage's own check)."""
+    from intraclass.data import DatasetError
+    from intraclass.data.prepare import check_options
+
+    for name, options in datasets.items():
+        try:
+            check_options(name, options)
+        except DatasetError as error:
+            raise ConfigError(str(error)) from None
+
+
+def check_study(name: str, study: dict, settings: bool = True) -> None:
+    """What the schema cannot say about one (schema-validated) study; ``settings`` as in
+    :func:`validate_config`. Each failure is a :class:`ConfigError` naming key and value."""
+    where = f"studies.{name}"
+    _check_evolution(where, study)
+    _check_extract(where, study)
+    models = expand_grid(study["grid"], study["seeds"], study["arch"]["name"])
+    _check_kendall_groups(where, models)
+    if settings:
+        _check_sizes(where, study, models)
+        _check_sharpness(where, study["sharpness"])
+        _check_figures(where, study["figures"], {m.id for m in models})
+
+
+def _check_evolution(where: str, study: dict) -> None:
+    epochs = study["evolution"]["epochs"]
+    late = [e for e in epochs if e > study["training"]["epochs"]]
+    if late:
+        raise ConfigError(f"{where}.evolution.epochs: {late} exceed training.epochs = "
+                          f"{study['training']['epochs']}")
+    repeated = sorted({e for e in epochs if epochs.count(e) > 1})
+    if repeated:  # two checkpoints would share the name epoch{E}
+        raise ConfigError(f"{where}.evolution.epochs: {epochs} lists epoch(s) {repeated} twice")
+    if isinstance(study["evolution"]["models"], list):
+        ids = study["evolution"]["models"]
+        twice = sorted({m for m in ids if ids.count(m) > 1})
+        if twice:
+            raise ConfigError(f"{where}.evolution.models lists {twice} twice")
+
+
+def _check_extract(where: str, study: dict) -> None:
+    """The extraction subset is drawn from the training subset, per fine class."""
+    per_class = study["extract"]["per_class"]
+    train_per_class = study["training"]["train_per_class"]
+    if study["extract"]["split"] == "train" and None not in (per_class, train_per_class) \
+            and per_class > train_per_class:
+        raise ConfigError(f"{where}.extract.per_class = {per_class} exceeds training.train_per_class "
+                          f"= {train_per_class}: extraction draws from the samples the model was trained on")
+
+
+def _check_kendall_groups(where: str, models: list[ModelConfig]) -> None:
+    """The granulated Kendall coefficient (paper Eq. 5) averages over groups of models
+    that differ on one axis only; a grid without any such group gives an empty table."""
+    import pandas as pd
+
+    from intraclass.kendall import axis_groups
+
+    groups = axis_groups(pd.DataFrame([m.to_dict() for m in models]))
+    if not any(groups.values()):
+        raise ConfigError(
+            f"{where}.grid: no two of its {len(models)} model(s) differ on exactly one axis, so "
+            f"the granulated Kendall coefficient has no group: give at least two values to one of "
+            f"the axes ({', '.join(AXES)}) while keeping the others fixed"
+        )
+
+
+def site_widths(arch: str, width: float, depth: float, base_width: int) -> list[int]:
+    """Neurons of each measured layer (BN->ReLU site) of a model, in forward order, without
+    building it (:mod:`intraclass.models`, paper appendix A.2): each of the four stages
+    holds ``units_per_stage(depth)`` conv units (VGG) or residual blocks of two sites
+    (ResNet), all at the stage's width. Tested against the built models."""
+    from intraclass.models import stage_widths, units_per_stage
+
+    per_unit = 1 if arch == "vgg" else 2
+    units = units_per_stage(depth) * per_unit
+    return [w for w in stage_widths(width, base_width) for _ in range(units)]
+
+
+def _check_sizes(where: str, study: dict, models: list[ModelConfig]) -> None:
+    """k of each measure (a top-k mean over neurons or layers, paper Eqs. 1-4) and
+    layer_k (top-k neurons within each layer, Figure 5) fit every model of the grid.
+    The k_sweep maxima may exceed a model (its curve then ends in NaN, by design)."""
+    from intraclass.measures import registry
+
+    measures = study["measures"]
+    for model in models:
+        sites = site_widths(study["arch"]["name"], model.width, model.depth, study["arch"]["base_width"])
+        units = {"neuron": (sum(sites), "neurons"), "layer": (len(sites), "measured layers")}
+        for measure, k in measures["k"].items():
+            level = registry.get(measure).level
+            if level is None:
+                continue
+            limit, unit = units[level]
+            if k > limit:
+                raise ConfigError(f"{where}.measures.k.{measure} = {k} exceeds the {limit} {unit} "
+                                  f"of model {model.id}")
+        if measures["layer_k"] > min(sites):
+            raise ConfigError(f"{where}.measures.layer_k = {measures['layer_k']} exceeds the "
+                              f"{min(sites)} neurons of the narrowest layer of model {model.id}")
+
+
+def _check_sharpness(where: str, sharpness: dict) -> None:
+    """Keys and values of the sharpness settings, by the sharpness stage's own rules."""
+    if not sharpness["measures"]:
+        return
+    from intraclass.sharpness import resolve_settings
+
+    try:
+        resolve_settings(sharpness)
+    except ValueError as error:
+        raise ConfigError(f"{where}.{error}" if str(error).startswith("sharpness") else
+                          f"{where}.sharpness: {error}") from None
+
+
+def _check_figures(where: str, figures: dict, model_ids: set[str]) -> None:
+    """Keys of ``figures.style`` and ``figures.figN`` against the defaults their modules
+    declare (``STYLE_DEFAULTS``, each module's ``SETTINGS``), and the model ids they name."""
+    from intraclass.figures import FIGURES, STYLE_DEFAULTS
+
+    for key, given in figures.items():
+        known = STYLE_DEFAULTS if key == "style" else FIGURES[key.removeprefix("fig")].SETTINGS
+        unknown = sorted(set(given) - set(known))
+        if unknown:
+            raise ConfigError(f"{where}.figures.{key}: unknown key(s) {unknown}; known: {sorted(known)}")
+        named = given.get("models") or []
+        named = [*([given["model"]] if given.get("model") else []), *named]
+        absent = [m for m in named if m not in model_ids]
+        if absent:
+            raise ConfigError(f"{where}.figures.{key}: model(s) {absent} are not in the grid; "
+                              f"ids look like {min(model_ids)!r}")
 
 
 def _schema_message(err: Exception) -> str:

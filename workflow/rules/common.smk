@@ -15,8 +15,15 @@ export_package_path(SRC)
 
 from intraclass.config import AXES, ConfigError, load_studies, result_settings, validate_config
 
+# Every check the config allows is made here, before the first job. The stage settings
+# (sharpness, figures, k against the models' sizes) import torch and matplotlib: checked
+# once in the main process, not again when each job parses this file on a node.
 try:
-    _validated = validate_config(config, Path(workflow.basedir) / "config" / "schema.yaml")
+    _validated = validate_config(
+        config,
+        Path(workflow.basedir) / "config" / "schema.yaml",
+        settings=workflow.is_main_process,
+    )
 except ConfigError as err:
     raise WorkflowError(f"{err}\n(config files: {workflow.overwrite_configfiles or workflow.configfiles})")
 config.clear()

@@ -65,8 +65,11 @@ SOURCES: dict[str, dict[str, Source]] = {
 }
 
 
-def _check_options(name: str, options: Mapping[str, Any] | None) -> tuple[Source, dict]:
-    """The source of ``name`` named by ``options`` and the options with defaults filled in."""
+def check_options(name: str, options: Mapping[str, Any] | None) -> tuple[Source, dict]:
+    """The source of ``name`` named by ``options`` and the options with defaults filled in.
+
+    Config validation calls it too (:func:`intraclass.config.validate_config`), so a bad
+    option stops the workflow before its first job, not in prepare_dataset."""
     where = f"datasets.{name}"
     if name not in SOURCES:
         raise DatasetError(f"unknown dataset {name!r}; known datasets: {', '.join(SOURCES)}")
@@ -111,7 +114,7 @@ def prepare(name: str, options: Mapping[str, Any] | None, out_path: str | os.Pat
     missing or corrupt source raise :class:`DatasetError` before anything is written.
     Returns the dataset written.
     """
-    source, options = _check_options(name, options)
+    source, options = check_options(name, options)
     log.info("preparing %s from source %s", name, options.get("source"))
     try:
         dataset = source.build(options)
