@@ -27,6 +27,8 @@ include: "workflow/rules/train.smk"
 include: "workflow/rules/activations.smk"
 include: "workflow/rules/measures.smk"
 include: "workflow/rules/sharpness.smk"
+include: "workflow/rules/blackbox.smk"
+include: "workflow/rules/rotation.smk"
 include: "workflow/rules/analysis.smk"
 
 

@@ -8,6 +8,8 @@ rule collect:
         metrics=per_model(f"{RESULTS}/{{study}}/models/{{model}}/metrics.json"),
         measures=per_model(f"{RESULTS}/{{study}}/measures/{{model}}.csv"),
         sharpness=sharpness_inputs,
+        blackbox=blackbox_inputs,
+        rotation=rotation_inputs,
     output:
         models=f"{RESULTS}/{{study}}/tables/models.csv",
         measures=f"{RESULTS}/{{study}}/tables/measures.csv.gz",

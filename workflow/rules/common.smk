@@ -124,6 +124,23 @@ def sharpness_inputs(wc):
     return per_model(f"{RESULTS}/{{study}}/sharpness/{{model}}.json")(wc)
 
 
+def blackbox_enabled(s):
+    """c0 reads the softmax of a superclass: only models trained on superclasses have one."""
+    return bool(s.settings["blackbox"]["enabled"]) and s.settings["labels"] == "coarse"
+
+
+def blackbox_inputs(wc):
+    if not blackbox_enabled(study(wc)):
+        return []
+    return per_model(f"{RESULTS}/{{study}}/blackbox/{{model}}.json")(wc)
+
+
+def rotation_inputs(wc):
+    if not study(wc).settings["rotation"]["enabled"]:
+        return []
+    return per_model(f"{RESULTS}/{{study}}/rotation/{{model}}.json")(wc)
+
+
 def fig7_model(s):
     chosen = s.settings["figures"]["fig7"].get("model")
     return chosen if chosen else (s.evolution[0] if s.evolution else None)
