@@ -143,6 +143,16 @@ def test_new_k_of_one_measure_reruns_measures_and_downstream_only(run_copy, tmp_
     assert {r for r in counts if not r.startswith("figure")} == {"measures", "collect", "kendall"}, counts
 
 
+def test_new_clusterability_factor_reruns_measures_and_downstream_only(run_copy, tmp_path):
+    """A setting of one related-work measure is a measures param like a k."""
+    config = write_config(tmp_path / "factor.yaml",
+                          lambda s: s["measures"].setdefault("clusterability", {}).update(factor=2))
+    counts = rule_counts(planned_jobs(run_copy, config))
+    assert not UPSTREAM & set(counts), f"a new clusterability factor reruns upstream jobs: {counts}"
+    assert counts["measures"] == len(study_models(run_copy)), counts
+    assert {r for r in counts if not r.startswith("figure")} == {"measures", "collect", "kendall"}, counts
+
+
 def test_new_figure_style_reruns_figures_only(run_copy, tmp_path):
     config = write_config(tmp_path / "style.yaml",
                           lambda s: s.setdefault("figures", {}).update(style={"dpi": 72}))

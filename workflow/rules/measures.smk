@@ -1,7 +1,8 @@
-# Stage 4: c1-c4 (paper Eqs. 1-4) with layer-wise values, per-subclass values and k curves,
-# for the final weights and every evolution checkpoint of one model. CPU only. Its params
-# are the `measures` settings alone: a new k reruns this stage and what follows, never
-# training or extraction.
+# Stage 4: every activation measure of the registry (c1-c4, paper Eqs. 1-4; clusterability,
+# purity, bimodality) with layer-wise values, per-class values and k curves, for the final
+# weights and every evolution checkpoint of one model, reading each store once. CPU only.
+# Its params are the `measures` settings alone: a new k or clusterability factor reruns
+# this stage and what follows, never training or extraction.
 
 
 rule measures:

@@ -1,6 +1,7 @@
 # Stage 2: one job per model of the grid (paper appendix A.1-A.3), on a GPU where there is one.
 # Resume state lives in models/{model}/resume.pt, not a declared output, so a killed or
-# failed job continues from its last epoch when rerun.
+# failed job continues from its last epoch when rerun. A model that diverges is not a
+# failed job: metrics.json records status diverged and later stages skip it.
 
 
 rule train:
@@ -12,6 +13,8 @@ rule train:
         history=f"{RESULTS}/{{study}}/models/{{model}}/history.csv",
         ckpt=directory(f"{RESULTS}/{{study}}/models/{{model}}/ckpt"),
     log:
+        init=f"{RESULTS}/{{study}}/models/{{model}}/init.pt",
+        test_correct=f"{RESULTS}/{{study}}/models/{{model}}/test_correct.npy",
         f"{RESULTS}/logs/{{study}}/train/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/train/{{model}}.tsv"
@@ -29,4 +32,7 @@ rule train:
         training=lambda wc: result_settings("training", study(wc).settings["training"]),
         checkpoint_epochs=lambda wc: study(wc).checkpoint_epochs(wc.model),
     script:
+        # torch's thread count: on the CPU part of the result (intraclass.train), so a
+        # change reruns training; applied whatever --cores gives the job
+        threads=rule_resources("train")["threads"],
         "../scripts/train.py"

@@ -53,7 +53,8 @@ def coefficient(x: np.ndarray) -> np.ndarray:
     g2 = m4 / (m2 * m2) - 3.0
     big_g1 = g1 * np.sqrt(n * (n - 1.0)) / (n - 2.0)
     big_g2 = ((n + 1.0) * g2 + 6.0) * (n - 1.0) / ((n - 2.0) * (n - 3.0))
-    bc = (big_g1**2 + 1.0) / (big_g2 + 3.0 * (n - 1.0) ** 2 / ((n - 2.0) * (n - 3.0)))
+    with np.errstate(divide="ignore", invalid="ignore"):  # only constant columns divide by 0
+        bc = (big_g1**2 + 1.0) / (big_g2 + 3.0 * (n - 1.0) ** 2 / ((n - 2.0) * (n - 3.0)))
     bc[flat] = 0.0
     return bc
 
