@@ -316,3 +316,160 @@ def test_gpu_style_path_runs_on_cpu():
     assert np.isfinite(loss) and 0.0 <= acc <= 1.0
     eval_acc, eval_loss = evaluate(model, x, y, normalize, batch_size=7, autocast=True)
     assert np.isfinite(eval_loss) and 0.0 <= eval_acc <= 1.0
+
+
+# ---------------------------------------------------------------- outputs for later stages
+
+def test_init_checkpoint_holds_the_weights_before_any_step(tmp_path):
+    """init.pt: the seeded initial weights (epoch 0), loadable like any checkpoint; equal
+    to a requested epoch-0 checkpoint and to a model built from the same seed."""
+    from intraclass.models import build_model
+
+    data = blob_task(n_per_class=8, n_test_per_class=4)
+    out = outputs_in(tmp_path)
+    train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=2), out, checkpoint_epochs=[0])
+    init = torch.load(out.init, weights_only=True)
+    assert out.init == tmp_path / "init.pt"
+    assert init["epoch"] == 0 and init["hparams"] == MODEL and "normalization" in init
+    model, _ = load_checkpoint(out.init)
+    torch.manual_seed(MODEL["seed"])
+    fresh = build_model(**init["arch_spec"]).state_dict()
+    final = torch.load(out.model, weights_only=True)["state_dict"]
+    epoch0 = torch.load(out.ckpt / "epoch0.pt", weights_only=True)["state_dict"]
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, fresh[name]) and torch.equal(value, epoch0[name]), name
+    assert any(not torch.equal(init["state_dict"][k], final[k]) for k in final)
+
+
+def test_test_correct_is_the_per_example_test_accuracy(tmp_path):
+    data = blob_task(n_per_class=16, n_test_per_class=10)
+    out = outputs_in(tmp_path)
+    metrics = train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=3), out)
+    correct = np.load(out.test_correct)
+    assert out.test_correct == tmp_path / "test_correct.npy"
+    assert correct.dtype == bool and correct.shape == (len(data.y_test),)
+    assert correct.mean() == metrics["test_acc"]  # exactly: the same evaluation pass
+    assert 0 < correct.sum() < len(correct)  # a real mix, not a constant
+    # against a plain float32 forward pass of the saved model, image by image
+    model, ckpt = load_checkpoint(out.model)
+    normalize = Normalizer.from_checkpoint(ckpt, torch.device("cpu"), contiguous=True)
+    with torch.no_grad():
+        expected = [model(normalize(torch.from_numpy(data.x_test[i:i + 1]))).argmax(1).item()
+                    == data.y_test[i] for i in range(len(data.y_test))]
+    assert correct.tolist() == expected
+    assert metrics["status"] == "ok" and metrics["reason"] is None
+
+
+def test_metrics_record_device_threads_and_versions(tmp_path):
+    data = blob_task(n_per_class=4, n_test_per_class=2)
+    metrics = train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=1, threads=1),
+                    outputs_in(tmp_path))
+    stored = json.loads((tmp_path / "metrics.json").read_text())
+    assert stored["device"] == "cpu" and stored["threads"] == 1
+    assert stored["deterministic"] is False
+    assert stored["torch_version"] == torch.__version__ and stored["numpy_version"] == np.__version__
+    assert stored["python_version"] == ".".join(map(str, sys.version_info[:3]))
+    assert metrics["threads"] == 1
+
+
+def test_thread_count_is_applied_recorded_and_part_of_the_configuration(tmp_path):
+    """1 vs 2 torch threads: each run applies and records its count, and a resume state
+    of one count is never continued by the other (the count defines the result). The
+    caller's thread count is restored afterwards."""
+    data = blob_task(n_per_class=16, n_test_per_class=8)
+    seen = {}
+    before = torch.get_num_threads()
+    for threads in (1, 2):
+        out = outputs_in(tmp_path / str(threads))
+        metrics = train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=2, threads=threads),
+                        out, on_epoch_end=lambda e, t=threads: seen.setdefault(t, torch.get_num_threads()))
+        assert metrics["threads"] == threads == seen[threads]
+        assert json.loads(out.metrics.read_text())["threads"] == threads
+        assert torch.get_num_threads() == before
+    # a run with 2 threads killed after epoch 1 is not resumed by a run with 1 thread
+    out = outputs_in(tmp_path / "switch")
+    with pytest.raises(Killed):
+        train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=2, threads=2), out,
+              on_epoch_end=lambda e: (_ for _ in ()).throw(Killed))
+    assert out.resume.exists()
+    one = train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=2, threads=1), out)
+    assert one["resumed_from_epoch"] is None and one["threads"] == 1
+    weights = [torch.load(tmp_path / d / "model.pt", weights_only=True)["state_dict"]
+               for d in ("1", "switch")]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def test_a_diverging_model_is_recorded_not_raised(tmp_path, caplog):
+    """lr 1e12 SGD: the loss becomes non-finite within a few epochs. Training stops there
+    and writes every output: status diverged with the reason, null accuracies (valid
+    JSON), an all-False test_correct, checkpoints not reached filled with the final weights."""
+    data = blob_task(n_per_class=8, n_test_per_class=5)
+    out = outputs_in(tmp_path)
+    with caplog.at_level(logging.WARNING):
+        metrics = train(data, dict(MODEL, lr=1e12), ARCH, "fine", dict(TRAINING, epochs=6), out, [5])
+    stopped = metrics["epochs_run"]
+    assert metrics["status"] == "diverged" and stopped < 5
+    assert metrics["reason"] == f"training loss nan at epoch {stopped} (lr 1e+12)"
+    text = out.metrics.read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    stored = json.loads(text)
+    assert stored["status"] == "diverged" and stored["reason"] == metrics["reason"]
+    assert stored["test_acc"] is None and stored["train_loss"] is None
+    correct = np.load(out.test_correct)
+    assert correct.shape == (len(data.y_test),) and not correct.any()
+    assert out.model.exists() and out.init.exists() and (out.ckpt / "epoch5.pt").exists()
+    assert metrics["checkpoints_from_final_weights"] == {"5": stopped}
+    assert len(read_history(out.history)) == stopped and not out.resume.exists()
+    assert "diverged" in caplog.text
+
+
+@pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`")
+def test_non_finite_weights_count_as_divergence(tmp_path, monkeypatch):
+    """A finite loss with a NaN weight afterwards (stand-in epoch) is a divergence too."""
+    import intraclass.train as T
+
+    def poisoned_epoch(model, *args, **kwargs):
+        with torch.no_grad():
+            next(model.parameters()).view(-1)[0] = float("nan")
+        return 0.5, 0.5
+
+    monkeypatch.setattr(T, "train_epoch", poisoned_epoch)
+    data = blob_task(n_per_class=4, n_test_per_class=2)
+    metrics = train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=3), outputs_in(tmp_path))
+    assert metrics["status"] == "diverged" and metrics["epochs_run"] == 1
+    assert "non-finite weights after epoch 1" in metrics["reason"]
+    assert "stages.0.0.conv.weight" in metrics["reason"]
+
+
+def test_non_finite_final_loss_counts_as_divergence(tmp_path, monkeypatch):
+    """Finite training but a non-finite final evaluation loss (logits overflow): status
+    diverged; the accuracies measured are kept, and test_correct is the real one."""
+    import intraclass.train as T
+
+    real = T.evaluate_examples
+
+    def overflowing(*args, **kwargs):
+        correct, _ = real(*args, **kwargs)
+        return correct, float("inf")
+
+    monkeypatch.setattr(T, "evaluate_examples", overflowing)
+    data = blob_task(n_per_class=4, n_test_per_class=3)
+    out = outputs_in(tmp_path)
+    metrics = train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=1), out)
+    assert metrics["status"] == "diverged"
+    assert metrics["reason"] == "final evaluation after epoch 1: train loss inf, test loss inf"
+    stored = json.loads(out.metrics.read_text())
+    assert stored["test_loss"] is None and stored["test_acc"] == np.load(out.test_correct).mean()
+
+
+def test_corrupt_resume_state_message_has_no_unsafe_advice(tmp_path, caplog):
+    """A resume file holding a non-tensor object fails the weights-only load: the log says
+    so without PyTorch's advice to retry with weights_only=False."""
+    data = blob_task(n_per_class=4, n_test_per_class=2)
+    out = outputs_in(tmp_path)
+    out.resume.parent.mkdir(parents=True, exist_ok=True)
+    torch.save({"fingerprint": Killed("not a tensor")}, out.resume)
+    with caplog.at_level(logging.WARNING):
+        train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=1), out)
+    assert "unreadable" in caplog.text and "WeightsUnpickler error" in caplog.text
+    assert "weights_only=False" not in caplog.text and "weights_only` set to `False" not in caplog.text

@@ -17,11 +17,13 @@ from pathlib import Path
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
-def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass") -> logging.Logger:
+def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass",
+                  append: bool = False) -> logging.Logger:
     """Configure the root logger to write to ``log_path`` and stderr; return a named logger.
 
     Uncaught exceptions are logged with their traceback before the process exits, so a
-    failed job's log says why it failed.
+    failed job's log says why it failed. ``append`` keeps what the file holds (a resumed
+    training job continues the log of the run that was killed).
     """
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -33,7 +35,7 @@ def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass") 
     root.addHandler(stream)
     if log_path is not None:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
-        file_handler = logging.FileHandler(log_path, mode="w")
+        file_handler = logging.FileHandler(log_path, mode="a" if append else "w")
         file_handler.setFormatter(formatter)
         root.addHandler(file_handler)
 
@@ -75,16 +77,26 @@ def set_threads(threads: int) -> None:
         sys.modules["torch"].set_num_threads(threads)
 
 
-def pick_device(preference: str = "auto"):
+def pick_device(preference: str = "auto", log: logging.Logger | None = None):
     """Return a ``torch.device``: ``auto`` takes CUDA when present, else the CPU.
 
     ``cuda`` when no GPU is visible is an error (a GPU job silently running on a CPU
-    node would take days), not a fallback.
+    node would take days), not a fallback. ``auto`` falling back to the CPU although
+    torch was built with CUDA (a GPU job on a node without a usable GPU, or a laptop with
+    the default Linux wheel) logs a WARNING to ``log``; the workflow's GPU scripts call
+    this first, so the warning is the first line of the job's log.
     """
     import torch
 
     if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.version.cuda is not None:
+            (log or logging.getLogger(__name__)).warning(
+                "device auto: torch %s is built for CUDA %s but no GPU is usable here; "
+                "running on the CPU (set device: cpu to silence this, or check the job's "
+                "GPU request)", torch.__version__, torch.version.cuda)
+        return torch.device("cpu")
     if preference.startswith("cuda") and not torch.cuda.is_available():
         raise RuntimeError(
             f"device {preference!r} was requested but no CUDA device is visible "

@@ -1,0 +1,115 @@
+"""Model status: a model that diverges or cannot be measured is data, not a failed job.
+
+Every model's chain (train -> extract -> measures, train -> sharpness) ends with a
+*status* and a *reason*:
+
+* ``ok``: trained with finite losses and weights, and measured.
+* ``diverged`` (set by training, :mod:`intraclass.train`): an epoch's running training
+  loss or a weight/buffer became non-finite (training stops at that epoch), or the final
+  evaluation's training or test loss is non-finite. ``reason`` names the epoch and value.
+* ``unmeasurable`` (set by the measures stage): a healthy model whose cached
+  pre-activations hold non-finite values (float16 overflow, or inf/NaN activations of
+  huge weights), so that c1-c4 are undefined. ``reason`` names the checkpoint and layers.
+
+Downstream jobs of a model whose status is not ``ok`` do not fail: they write a
+documented *skipped* output quickly (below) and the ``collect`` stage keeps the model's
+row in ``models.csv`` with its status and reason and NaN measures, and leaves it out of
+every table and figure. Real errors (bugs, unreadable or corrupt files) still fail their
+job.
+
+Skipped outputs:
+
+* extract: the store directory ``{checkpoint}.zarr`` holds only :data:`SKIP_FILE`
+  (JSON ``{"status", "reason"}``), no Zarr group (:func:`write_skipped_store`);
+* measures: the tidy CSV with its header only, and the status JSON names the status;
+* sharpness: the JSON with ``status``, ``reason`` and every measure's value ``null``.
+
+JSON written by the stages is always valid JSON: :func:`json_text` writes non-finite
+floats (NaN, +-inf, which ``json.dumps`` would write as the invalid ``NaN``) as ``null``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from intraclass.runtime import write_atomic
+
+OK = "ok"
+DIVERGED = "diverged"
+UNMEASURABLE = "unmeasurable"
+STATUSES = (OK, DIVERGED, UNMEASURABLE)
+SKIP_FILE = "skipped.json"
+
+
+def finite_or_none(value: Any) -> Any:
+    """``value`` with every non-finite float, at any depth of dicts/lists, replaced by None."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_or_none(v) for v in value]
+    return value
+
+
+def json_text(data: Any) -> str:
+    """Indented JSON of ``data`` with non-finite floats as ``null`` (always valid JSON)."""
+    return json.dumps(finite_or_none(data), indent=2, allow_nan=False, default=str) + "\n"
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    """:func:`json_text` of ``data`` written atomically to ``path``."""
+    text = json_text(data)
+    return write_atomic(path, lambda tmp: tmp.write_text(text))
+
+
+def read_status(metrics_path: str | os.PathLike) -> tuple[str, str | None]:
+    """(status, reason) of a model from its ``metrics.json``.
+
+    A metrics file without ``status`` (written before statuses existed) is ``ok``.
+    Raises ``FileNotFoundError``/``ValueError`` naming the file when it is missing or
+    unreadable: a corrupt file is an error, never a skipped model.
+    """
+    path = Path(metrics_path)
+    if not path.is_file():
+        raise FileNotFoundError(f"metrics file {path} does not exist")
+    try:
+        metrics = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        raise ValueError(f"metrics file {path} is not valid JSON: {error}") from error
+    if not isinstance(metrics, dict):
+        raise ValueError(f"metrics file {path} holds a {type(metrics).__name__}, not an object")
+    return checked_status(metrics.get("status", OK), str(path)), metrics.get("reason")
+
+
+def checked_status(status: Any, source: str) -> str:
+    if status not in STATUSES:
+        raise ValueError(f"{source}: status {status!r} is not one of {STATUSES}")
+    return status
+
+
+def write_skipped_store(path: str | os.PathLike, status: str, reason: str | None) -> Path:
+    """The extract stage's output for a model whose status is not ok: a directory holding
+    only :data:`SKIP_FILE` (no Zarr group, so :func:`intraclass.activations.open_store`
+    refuses it). Written under a temporary name and renamed, like a real store."""
+    from intraclass.runtime import atomic_target, replace_dir
+
+    path = Path(path)
+    tmp = atomic_target(path)
+    tmp.mkdir(parents=True)
+    write_json(tmp / SKIP_FILE, {"status": checked_status(status, str(path)), "reason": reason})
+    return replace_dir(tmp, path)
+
+
+def skipped_store(path: str | os.PathLike) -> tuple[str, str | None] | None:
+    """(status, reason) of a store written by :func:`write_skipped_store`, else None."""
+    marker = Path(path) / SKIP_FILE
+    if not marker.is_file():
+        return None
+    data = json.loads(marker.read_text())
+    return checked_status(data.get("status"), str(marker)), data.get("reason")
