@@ -32,7 +32,7 @@ config.update(_validated)
 STUDIES = load_studies(config)
 RESULTS = "results"
 ENV = "../../envs/intraclass.yaml"
-FIGURES = ("3", "4", "5", "6", "7", "8", "11")
+FIGURES = ("3", "4", "5", "6", "7", "8", "11", "rotation")
 
 
 wildcard_constraints:
@@ -84,6 +84,8 @@ def study_figures(s):
         if fig in ("6", "7") and not s.evolution:
             continue
         if fig in ("7", "11") and s.settings["labels"] != "coarse":
+            continue
+        if fig == "rotation" and not s.settings["rotation"]["enabled"]:
             continue
         figs.append(fig)
     return figs

@@ -15,15 +15,16 @@ from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
-from intraclass.figures import fig3, fig4, fig5, fig6, fig7, fig8, fig11
+from intraclass.figures import fig3, fig4, fig5, fig6, fig7, fig8, fig11, rotation
 from intraclass.figures.common import FigureInputs
 from intraclass.figures.style import STYLE_DEFAULTS, resolve_style, save_figure
 
 log = logging.getLogger(__name__)
 
-FIGURES = {"3": fig3, "4": fig4, "5": fig5, "6": fig6, "7": fig7, "8": fig8, "11": fig11}
+FIGURES = {"3": fig3, "4": fig4, "5": fig5, "6": fig6, "7": fig7, "8": fig8, "11": fig11,
+           "rotation": rotation}  # layer rotation curves (ours; the paper has no such figure)
 #: What each figure reads besides models.csv.
-NEEDS_MEASURES = {"5", "6", "7", "11"}
+NEEDS_MEASURES = {"5", "6", "7", "11", "rotation"}
 
 __all__ = ["FIGURES", "STYLE_DEFAULTS", "FigureInputs", "make_figure", "render_figure"]
 
