@@ -473,3 +473,19 @@ def test_corrupt_resume_state_message_has_no_unsafe_advice(tmp_path, caplog):
         train(data, MODEL, ARCH, "fine", dict(TRAINING, epochs=1), out)
     assert "unreadable" in caplog.text and "WeightsUnpickler error" in caplog.text
     assert "weights_only=False" not in caplog.text and "weights_only` set to `False" not in caplog.text
+
+
+def test_checkpoint_with_unsafe_objects_fails_without_unsafe_advice(tmp_path):
+    """read_checkpoint on a file the weights-only load refuses: a ValueError naming the
+    file and the refused object, no advice to retry with weights_only=False, and no
+    chained exception that would print that advice in the job's log."""
+    from intraclass.models import read_checkpoint
+
+    path = tmp_path / "model.pt"
+    torch.save({"state_dict": {}, "payload": Killed("not plain")}, path)
+    with pytest.raises(ValueError, match="is corrupt or not a checkpoint") as caught:
+        read_checkpoint(path)
+    message = str(caught.value)
+    assert str(path) in message and "Killed" in message
+    assert "weights_only=False" not in message and "`False`" not in message
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__

@@ -211,6 +211,17 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, arch_spec: dict,
     return write_atomic(path, lambda tmp: torch.save(checkpoint, tmp))
 
 
+def load_error_message(error: BaseException) -> str:
+    """A ``torch.load`` error's message without PyTorch's advice to retry with
+    ``weights_only=False`` (unpickling a file that failed the safe load can run arbitrary
+    code; this project never does it): the first line and the unpickler's own finding."""
+    text = str(error)
+    if "weights_only" not in text:
+        return text
+    found = [line.strip() for line in text.splitlines() if "WeightsUnpickler error" in line]
+    return "; ".join([text.splitlines()[0].strip(), *found])
+
+
 def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> dict:
     """Load a checkpoint dict with ``weights_only=True``; clear errors for missing/corrupt."""
     path = Path(path)
@@ -219,7 +230,8 @@ def read_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu")
     try:
         checkpoint = torch.load(path, map_location=device, weights_only=True)
     except Exception as error:  # pickle, zip and weights_only errors all mean "unreadable"
-        raise ValueError(f"checkpoint {path} is corrupt or not a checkpoint: {error}") from error
+        raise ValueError(f"checkpoint {path} is corrupt or not a checkpoint (loaded with "
+                         f"weights_only=True): {load_error_message(error)}") from None
     missing = [k for k in CHECKPOINT_KEYS if not isinstance(checkpoint, dict) or k not in checkpoint]
     if missing:
         raise ValueError(f"checkpoint {path} lacks {', '.join(missing)}")

@@ -80,7 +80,7 @@ import torch
 from torch import nn
 
 from intraclass.augment import Normalizer, channel_stats, random_shift_flip, shift_flip
-from intraclass.models import build_model, place, save_checkpoint
+from intraclass.models import build_model, load_error_message, place, save_checkpoint
 from intraclass.runtime import pick_device, require_keys, write_atomic
 from intraclass.status import DIVERGED, OK, write_json
 
@@ -256,17 +256,6 @@ def _set_rng_states(states: dict, generator: torch.Generator, device: torch.devi
         torch.cuda.set_rng_state(states["cuda"], device)
 
 
-def short_error(error: BaseException) -> str:
-    """An exception's message without PyTorch's advice to retry ``torch.load`` with
-    ``weights_only=False`` (unpickling a file that failed the safe load can run arbitrary
-    code; this project never does): its first line, and the unpickler's own finding."""
-    text = str(error)
-    if "weights_only" not in text:
-        return text
-    found = [line.strip() for line in text.splitlines() if "WeightsUnpickler error" in line]
-    return "; ".join([text.splitlines()[0].strip(), *found])
-
-
 def _load_resume(path: Path, fingerprint: str, log: logging.Logger) -> dict | None:
     """The resume state at ``path`` if it is readable and of this configuration, else None."""
     if not path.exists():
@@ -280,7 +269,7 @@ def _load_resume(path: Path, fingerprint: str, log: logging.Logger) -> dict | No
             if key not in state:
                 raise KeyError(f"no {key!r}")
     except Exception as error:
-        log.warning("resume state %s is unreadable (%s): starting over", path, short_error(error))
+        log.warning("resume state %s is unreadable (%s): starting over", path, load_error_message(error))
         return None
     return state
 
