@@ -15,7 +15,7 @@ SCHEMA = Path(__file__).resolve().parents[1] / "config" / "schema.yaml"
 
 def test_builtin_order_and_vocabulary():
     assert registry.names()[:8] == ("c1", "c2", "c3", "c4", "sigma1", "sigma2", "alpha1", "alpha2")
-    assert names.MEASURES == registry.names()
+    assert registry.names() == names.MEASURES
     assert names.INTRACLASS == ("c1", "c2", "c3", "c4")
     assert names.SHARPNESS == ("sigma1", "sigma2", "alpha1", "alpha2")
     assert names.ACTIVATION == ("c1", "c2", "c3", "c4", "clusterability", "purity", "bimodality")
@@ -58,3 +58,35 @@ def test_schema_defaults_are_the_registry_defaults():
     assert measures["c4_quantile"]["default"] == defaults.c4_quantile
     cluster = {n: spec["default"] for n, spec in measures["clusterability"]["properties"].items()}
     assert cluster == CLUSTERABILITY == dict(defaults.clusterability)
+
+
+def test_collect_reads_model_level_stages_by_registry(tmp_path):
+    """A registered model-level stage's JSON becomes a models.csv column and Figure 5 rows."""
+    import json
+
+    import pandas as pd
+
+    from intraclass.tables import collect
+
+    models = [{"id": "a", "lr": 0.1}, {"id": "b", "lr": 0.01}]
+    paths = {}
+    for stage, content in [("metrics", lambda i: {"train_acc": 1.0, "test_acc": 0.5 + i / 10}),
+                           ("rotation", lambda i: {"measures": {"rotation": {"value": 0.2 * i, "layers": [0.1, i]}}}),
+                           ("blackbox", lambda i: {"measures": {"c0": {"value": None if i else 2.0}}})]:
+        paths[stage] = []
+        for i, model in enumerate(models):
+            path = tmp_path / stage / f"{model['id']}.json"
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(json.dumps(content(i)))
+            paths[stage].append(path)
+    table = collect(models, paths["metrics"], [], [], None, tmp_path / "models.csv", tmp_path / "m.csv.gz",
+                    stages={"rotation": paths["rotation"], "blackbox": paths["blackbox"]})
+    assert list(table.columns)[-2:] == ["c0", "rotation"]  # registry order
+    assert table["rotation"].tolist() == [0.0, 0.2] and table["c0"].iloc[0] == 2.0 and pd.isna(table["c0"].iloc[1])
+    tidy = pd.read_csv(tmp_path / "m.csv.gz")
+    layer = tidy[(tidy.measure == "rotation") & (tidy.scope == "layer")]
+    assert layer[["model", "layer", "value"]].values.tolist() == [["a", 0, 0.1], ["a", 1, 0.0],
+                                                                   ["b", 0, 0.1], ["b", 1, 1.0]]
+    with pytest.raises(ValueError, match="no registered measure"):
+        collect(models, paths["metrics"], [], [], None, tmp_path / "x.csv", tmp_path / "y.csv",
+                stages={"mystery": paths["rotation"]})

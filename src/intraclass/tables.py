@@ -6,13 +6,17 @@
   (``lr, weight_decay, batch_size, optimizer, dropout, augment, width, depth, seed``);
 - ``train_acc, test_acc, train_loss, test_loss, gap`` (``gap = train_acc - test_acc``) and
   ``epochs_run, early_stopped, wall_time_s`` from ``metrics.json``;
-- each measure ``c1..c4`` at its configured k (``scope == total``, ``checkpoint == final``),
-  only for the measures the measures stage wrote (c1 and c2 need superclasses);
-- the sharpness values ``sigma1, sigma2, alpha1, alpha2`` (each the JSON's ``value``, the
-  measure 1/m), only for those computed.
+- every registered measure (:mod:`intraclass.measures.registry`, in registration order)
+  that was computed: the activation measures (``c1..c4``, ``clusterability``, ``purity``,
+  ``bimodality``) at their configured k (``scope == total``, ``checkpoint == final``; the
+  hierarchical ones need superclasses), and the measures of each model-level stage
+  (``sharpness``: ``sigma1, sigma2, alpha1, alpha2``, the measure 1/m; ``blackbox``: c0;
+  ``rotation``, ...), each the ``value`` of ``results/{study}/{stage}/{model}.json`` =
+  ``{"measures": {name: {"value": float | null, "layers": [float, ...]}}}`` (null: NaN).
 
 ``measures.csv.gz``: every tidy row of every model's measures CSV with a leading ``model``
-column, for the figures and the k curves.
+column, plus the ``layers`` lists of the model-level stages' JSONs as ``scope == layer``
+rows (``checkpoint final``, ``layer`` = index), for the figures and the k curves.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from intraclass.names import INTRACLASS, SHARPNESS, TIDY_COLUMNS
+from intraclass.measures import registry
+from intraclass.names import ACTIVATION, MEASURES, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
 
 log = logging.getLogger(__name__)
@@ -86,7 +91,7 @@ def measure_values(tidy: pd.DataFrame, k: Mapping[str, int] | None, source: str 
     k = dict(k or {})
     rows = tidy[(tidy["scope"] == "total") & (tidy["checkpoint"].astype(str) == "final")]
     values = {}
-    for measure in INTRACLASS:
+    for measure in ACTIVATION:
         candidates = rows[rows["measure"] == measure]
         if candidates.empty:
             continue
@@ -105,21 +110,47 @@ def measure_values(tidy: pd.DataFrame, k: Mapping[str, int] | None, source: str 
     return values
 
 
-def sharpness_values(data: Mapping | None, source: str = "") -> dict[str, float]:
-    """The sharpness measures of one JSON: ``{name: value}`` with value = 1/m (a NaN when
-    the JSON has the measure but no value, e.g. a failed search)."""
+def stage_values(data: Mapping | None, stage: str, source: str = "") -> dict[str, float]:
+    """The registered measures of ``stage`` in one model-level JSON: ``{name: value}`` (a
+    NaN when the JSON has the measure but no value, e.g. a failed search)."""
     values = {}
-    # intraclass.sharpness writes {"measures": {name: {"value": 1/m, ...}}, "settings": ...}
+    # each model-level stage writes {"measures": {name: {"value": v, ...}}, "settings": ...}
     measures = data.get("measures", {}) if data else {}
-    for name in SHARPNESS:
+    for name in registry.names(stage=stage):
         if name not in measures:
             continue
         entry = measures[name]
         value = entry.get("value") if isinstance(entry, Mapping) else entry
-        if value is not None and not isinstance(value, (int, float)):
-            raise ValueError(f"sharpness {source}: {name}.value is {value!r}, not a number")
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise ValueError(f"{stage} {source}: {name}.value is {value!r}, not a number")
         values[name] = math.nan if value is None else float(value)
     return values
+
+
+def sharpness_values(data: Mapping | None, source: str = "") -> dict[str, float]:
+    """The sharpness measures of one JSON: ``{name: value}`` with value = 1/m."""
+    return stage_values(data, "sharpness", source)
+
+
+def stage_layer_rows(data: Mapping | None, stage: str, source: str = "") -> pd.DataFrame:
+    """Tidy ``scope == layer`` rows (checkpoint ``final``) of the per-layer values a
+    model-level JSON gives for its layer-wise measures (``"layers": [v0, v1, ...]``)."""
+    rows = []
+    measures = data.get("measures", {}) if data else {}
+    for measure in registry.measures(stage=stage):
+        entry = measures.get(measure.name)
+        layers = entry.get("layers") if measure.layerwise and isinstance(entry, Mapping) else None
+        if layers is None:
+            continue
+        if not isinstance(layers, list):
+            raise ValueError(f"{stage} {source}: {measure.name}.layers is {layers!r}, not a list")
+        for layer, value in enumerate(layers):
+            rows.append(("final", measure.name, "layer", None, layer, None, None,
+                         math.nan if value is None else float(value)))
+    frame = pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
+    for column in ("k", "layer", "subclass", "neuron"):
+        frame[column] = frame[column].astype("Int64")
+    return frame
 
 
 def model_row(
@@ -128,8 +159,10 @@ def model_row(
     tidy: pd.DataFrame | None,
     sharpness: Mapping | None,
     k: Mapping[str, int] | None,
+    stages: Mapping[str, Mapping | None] | None = None,
 ) -> dict:
-    """The ``models.csv`` row of one model."""
+    """The ``models.csv`` row of one model; ``stages``: the JSON of each other model-level
+    stage (``{stage: data}``, e.g. ``blackbox``, ``rotation``)."""
     if "id" not in model:
         raise KeyError(f"model entry {dict(model)} has no 'id'")
     model_id = model["id"]
@@ -146,6 +179,8 @@ def model_row(
     if tidy is not None:
         row.update(measure_values(tidy, k, source=f"of model {model_id}"))
     row.update(sharpness_values(sharpness, source=f"of model {model_id}"))
+    for stage, data in (stages or {}).items():
+        row.update(stage_values(data, stage, source=f"of model {model_id}"))
     return row
 
 
@@ -159,8 +194,8 @@ def models_table(rows: Sequence[dict]) -> pd.DataFrame:
         raise ValueError(f"model id(s) listed twice: {duplicated}")
     head = ["model", *[c for c in HPARAMS if c in frame.columns]]
     extra_hparams = [c for c in frame.columns if c not in head and c not in
-                     (*METRICS, "gap", *METRICS_EXTRA, *INTRACLASS, *SHARPNESS)]
-    tail = [c for c in (*METRICS, "gap", *METRICS_EXTRA, *INTRACLASS, *SHARPNESS) if c in frame.columns]
+                     (*METRICS, "gap", *METRICS_EXTRA, *MEASURES)]
+    tail = [c for c in (*METRICS, "gap", *METRICS_EXTRA, *MEASURES) if c in frame.columns]
     return frame[head + extra_hparams + tail]
 
 
@@ -196,23 +231,36 @@ def collect(
     k: Mapping[str, int] | None,
     out_models: str | os.PathLike,
     out_measures: str | os.PathLike,
+    stages: Mapping[str, Sequence[str | os.PathLike]] | None = None,
 ) -> pd.DataFrame:
-    """The ``collect`` stage. ``metrics``, ``measures`` and ``sharpness`` are paths aligned
-    with ``models``; ``measures`` or ``sharpness`` may be empty (stage disabled)."""
+    """The ``collect`` stage. ``metrics``, ``measures``, ``sharpness`` and each list of
+    ``stages`` (``{stage: JSON paths}`` of the other model-level stages of the registry,
+    e.g. ``blackbox``, ``rotation``) are paths aligned with ``models``; all but ``metrics``
+    may be empty (stage disabled)."""
     n = len(models)
-    for name, paths in (("metrics", metrics), ("measures", measures), ("sharpness", sharpness)):
+    jsons = {"sharpness": sharpness, **(stages or {})}
+    unknown = set(jsons) - set(registry.stages())
+    if unknown:
+        raise ValueError(f"collect got files of stage(s) {sorted(unknown)} that no registered measure "
+                         f"comes from; known stages: {list(registry.stages())}")
+    for name, paths in (("metrics", metrics), ("measures", measures), *jsons.items()):
         if (name == "metrics" or len(paths)) and len(paths) != n:
             raise ValueError(f"collect got {len(paths)} {name} files for {n} models; "
                              "the lists must be aligned with params.models")
     tidies = [read_measures(p) for p in measures] if len(measures) else [None] * n
-    rows = []
+    rows, layer_rows = [], []
     for i, model in enumerate(models):
-        sharp = read_json(sharpness[i], "sharpness") if len(sharpness) else None
-        rows.append(model_row(model, read_json(metrics[i], "metrics"), tidies[i], sharp, k))
+        data = {stage: read_json(paths[i], stage) for stage, paths in jsons.items() if len(paths)}
+        others = {stage: d for stage, d in data.items() if stage != "sharpness"}
+        rows.append(model_row(model, read_json(metrics[i], "metrics"), tidies[i], data.get("sharpness"), k,
+                              others))
+        layer_rows.append([stage_layer_rows(d, stage, f"of model {model['id']}") for stage, d in data.items()])
     table = models_table(rows)
-    log.info("collected %d models; measures: %s", len(table),
-             [c for c in (*INTRACLASS, *SHARPNESS) if c in table.columns])
-    tidy = tidy_table([m["id"] for m in models], [t for t in tidies if t is not None])
+    log.info("collected %d models; measures: %s", len(table), [c for c in MEASURES if c in table.columns])
+    parts = [pd.concat([t for t in (tidy, *layers) if t is not None and len(t)] or [tidy_table([], [])
+                                                                                   .drop(columns="model")])
+             for tidy, layers in zip(tidies, layer_rows)]
+    tidy = tidy_table([m["id"] for m in models], parts)
     write_csv(table, out_models)
     write_csv(tidy, out_measures)
     return table

@@ -8,10 +8,14 @@ from intraclass.runtime import script_logger, set_threads
 log = script_logger(snakemake.log[0])
 set_threads(snakemake.threads)
 
+from intraclass.measures import registry
 from intraclass.tables import collect
 
 models = list(snakemake.params.models)
 log.info("collecting %d models", len(models))
+# every model-level stage of the measure registry, by its input name (= the stage's name)
+stages = {stage: list(snakemake.input.get(stage, [])) for stage in registry.stages()
+          if stage not in (registry.ACTIVATION_STAGE, "sharpness")}
 table = collect(
     models=models,
     metrics=list(snakemake.input.metrics),
@@ -20,5 +24,6 @@ table = collect(
     k=dict(snakemake.params.k),
     out_models=snakemake.output.models,
     out_measures=snakemake.output.measures,
+    stages=stages,
 )
 log.info("wrote %s (%d rows, %d columns)", snakemake.output.models, *table.shape)
