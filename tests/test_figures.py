@@ -105,8 +105,13 @@ def test_fig7_renders_from_stores_and_picks_top_and_median(study, tmp_path):
     top = study.measures[(study.measures.model == "m0") & (study.measures.scope == "top_neuron")]
     panels = fig7.neuron_panels(stores, inputs.checkpoints, top)
     # selectivity grows with the subclass id: top = 5 (neuron 1); median of 6 sorted
-    # descending = position 3 = subclass 2 (neuron 2)
-    assert [p.label.split("\n")[0] for p in panels] == ["top: subclass 5", "median: subclass 2"]
+    # descending = position 3 = subclass 2 (neuron 2); no names in the stores: label ids
+    assert [p.label.split(",")[0] for p in panels] == [
+        "most selective subclass: subclass 5 (vs. the rest of superclass 1)",
+        "median subclass: subclass 2 (vs. the rest of superclass 0)"]
+    assert [p.label.split("\n")[1] for p in panels] == [
+        "its most selective neuron: layer 2 of 2, neuron 2 of 4",
+        "its most selective neuron: layer 2 of 2, neuron 3 of 4"]
     assert panels[0].checkpoints == ["epoch 1", "epoch 3", "final (epoch 4)"]
     store = stores[1]  # epoch1 comes first after sorting
     values = store.layers(["b2"])[0][:, 1]
@@ -142,6 +147,20 @@ def test_fig6_places_final_at_epochs_run(study):
     assert set(table["model"]) == set(EVOLUTION)
     with pytest.raises(ValueError, match=r"model\(s\) \['m1'\] have no epoch checkpoints"):
         render_figure("6", study, settings={"models": ["m1"]})
+
+
+def test_fig6_epoch_ticks_are_integers_and_axes_labelled():
+    """Two epochs, 1 and 2: matplotlib's default ticks would be 1.0, 1.2, ..., 2.0."""
+    evolution = pd.DataFrame(dict(model=["a", "a", "b", "b"] * 2, measure=["c1"] * 4 + ["c4"] * 4,
+                                  k=[30] * 4 + [1] * 4, epoch=[1.0, 2.0] * 4,
+                                  value=[0.1, 0.2, 0.15, 0.3] * 2, test_acc=[0.8, 0.8, 0.7, 0.7] * 2))
+    figure = fig6.plot_fig6(evolution, ["c1", "c4"], style={"dpi": 60})
+    for ax in figure.axes:
+        low, high = ax.get_xlim()
+        ticks = [t for t in ax.get_xticks() if low <= t <= high]
+        assert ticks == [1.0, 2.0]
+        assert ax.get_xlabel() == "epoch"
+    assert [ax.get_ylabel() for ax in figure.axes] == ["value (top 30 neurons)", "value (top 1 layer)"]
 
 
 def test_bad_settings_and_style_are_named(study):
@@ -207,7 +226,50 @@ def test_report_captions_render_for_every_figure_and_table():
 
 def test_fig7_reads_subclass_names_from_the_store_attributes():
     assert fig7.fine_names(SimpleNamespace(attrs={"fine_names": ["rocket", "ray"]})) == ["rocket", "ray"]
+    assert fig7.fine_names(SimpleNamespace(attrs={"coarse_names": ["fish"]}), "coarse_names") == ["fish"]
     assert fig7.fine_names(SimpleNamespace(attrs={})) is None  # no names: label ids instead
+
+
+FINE_NAMES = ["T-shirt/top", "Pullover", "Coat", "Sandal", "Sneaker", "Ankle boot"]
+
+
+def test_fig7_labels_rows_by_subclass_name_and_place_in_the_network(study):
+    """Rows are headed by the subclass and superclass names and "layer L of N (stage S),
+    neuron n of W", never by a module path; every axis is labelled."""
+    stores = [FakeStore(4, 0), FakeStore(1, 1)]
+    for store in stores:
+        store.layer_names = ["stages.0.0.bn", "stages.3.1.bn"]  # the module paths of a real model
+        store._layers = dict(zip(store.layer_names, store._layers.values()))
+        store.attrs.update(fine_names=FINE_NAMES, coarse_names=["tops", "footwear"])
+    measures = study.measures.copy()
+    measures.loc[measures.scope == "top_neuron", "layer"] = "1"  # index in forward order, as written
+    inputs = FigureInputs(models=study.models, measures=measures, stores=stores,
+                          checkpoints=["final", "epoch1"])
+    figure = render_figure("7", inputs, {"dpi": 60})
+    headings = [sub.get_suptitle() for sub in figure.subfigs]
+    selectivity = measures[(measures.model == "m0") & (measures.scope == "top_neuron")].set_index("subclass")["value"]
+    assert headings == [  # subclass 5 (neuron 1) and subclass 2 (neuron 2), as in the test above
+        f"most selective subclass: Ankle boot (vs. the rest of footwear), selectivity {selectivity[5]:.2f}\n"
+        "its most selective neuron: layer 2 of 2 (stage 4), neuron 2 of 4",
+        f"median subclass: Coat (vs. the rest of tops), selectivity {selectivity[2]:.2f}\n"
+        "its most selective neuron: layer 2 of 2 (stage 4), neuron 3 of 4"]
+    assert not any("stages." in h or ".bn" in h for h in headings)
+    axes = figure.axes
+    assert len(axes) == 4
+    assert all(ax.get_xlabel() == "pre-activation" for ax in axes)
+    assert [ax.get_ylabel() for ax in axes] == ["density", "", "density", ""]
+    assert [ax.get_title() for ax in axes] == ["epoch 1", "final (epoch 4)"] * 2
+
+
+def test_fig7_stage_of_a_real_models_layers():
+    from intraclass.models import bn_relu_sites, build_model
+
+    for arch, per_stage in (("vgg", 2), ("resnet", 4)):
+        names = [name for name, _ in bn_relu_sites(build_model(arch, 3, 1, base_width=4))]
+        assert [fig7.stage_of(n) for n in names] == [s for s in (1, 2, 3, 4) for _ in range(per_stage)]
+    assert fig7.stage_of("b2") is None
+    assert fig7.neuron_place("stages.1.0.bn", ["stages.0.0.bn", "stages.1.0.bn"], 0, 8) == \
+        "layer 2 of 2 (stage 2), neuron 1 of 8"
 
 
 def test_fig5_k_setting_applies_to_neuron_level_measures_only(study):

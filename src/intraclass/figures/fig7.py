@@ -12,6 +12,13 @@ k = 1). With the subclasses sorted by decreasing selectivity, "top" is the first
 even n). For each checkpoint, the neuron's pre-activations are drawn for the samples of
 the subclass C_i and for the rest of its superclass S \\ C_i: the two groups Eq. 1 compares.
 
+Reading it without the code: each row is headed by the subclass's name (and its
+superclass's, from the store's attributes) and its neuron as "layer L of N (stage S),
+neuron n of W": L counts the measured BN->ReLU layers in forward order from 1, S is the
+network stage (1-4) the layer belongs to, n counts the layer's channels from 1. Every
+panel is a density histogram (y axis "density", x axis "pre-activation"); the dotted
+line at 0 is the ReLU threshold.
+
 Settings (``figures.fig7``):
 
 - ``model`` (default ``null``: the model the stores were extracted from, read from their
@@ -21,6 +28,7 @@ Settings (``figures.fig7``):
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -29,7 +37,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from intraclass.figures.common import FigureInputs, checkpoint_epoch, require, rows
-from intraclass.figures.style import colors, new_figure, resolve_options, styled
+from intraclass.figures.style import colors, resolve_options, styled
 
 SETTINGS = {"model": None, "bins": 30}
 
@@ -38,8 +46,10 @@ SETTINGS = {"model": None, "bins": 30}
 class NeuronPanel:
     """One row of Fig. 7: a subclass's neuron over the checkpoints.
 
-    inside[c] / rest[c]: 1-D float arrays, the neuron's pre-activations at checkpoint c on
-    the samples of the subclass / of the rest of its superclass.
+    label: the row's heading (subclass name, selectivity, the neuron's place in the
+    network; see :func:`row_label`); inside[c] / rest[c]: 1-D float arrays, the neuron's
+    pre-activations at checkpoint c on the samples of the subclass / of the rest of its
+    superclass.
     """
 
     label: str
@@ -50,31 +60,30 @@ class NeuronPanel:
 
 @styled
 def plot_fig7(panels: Sequence[NeuronPanel], bins: int = 30, *, style: Mapping) -> Figure:
-    """A grid of histograms: one row per panel, one column per checkpoint."""
+    """A grid of density histograms: one row per panel (a subfigure headed by the panel's
+    label), one column per checkpoint."""
     if not panels or not panels[0].checkpoints:
         raise ValueError("figure 7: nothing to draw (no subclass or no checkpoint)")
     columns = len(panels[0].checkpoints)
-    figure, axes = new_figure(style, len(panels) * columns, columns=columns,
-                              height_rows=1.1 * len(panels))
+    height = float(style["panel_height"]) * 1.25 * len(panels)
+    figure = Figure(figsize=(float(style["width"]), height), layout="constrained")
     inside_color, rest_color = colors(style, 2)
-    for row, panel in enumerate(panels):
-        for col, (name, inside, rest) in enumerate(zip(panel.checkpoints, panel.inside, panel.rest)):
-            ax = axes[row * columns + col]
+    for panel, row in zip(panels, figure.subfigures(len(panels), 1, squeeze=False)[:, 0]):
+        row.suptitle(panel.label, fontsize=style["font_size"])
+        axes = row.subplots(1, columns, squeeze=False)[0]
+        for col, (ax, name, inside, rest) in enumerate(zip(axes, panel.checkpoints, panel.inside, panel.rest)):
             both = np.concatenate([inside, rest])
             edges = np.histogram_bin_edges(both[np.isfinite(both)], bins=int(bins))
             ax.hist(rest, bins=edges, density=True, color=rest_color, alpha=0.55,
-                    label="rest of superclass")
-            ax.hist(inside, bins=edges, density=True, color=inside_color, alpha=0.75, label="subclass")
+                    label="rest of its superclass")
+            ax.hist(inside, bins=edges, density=True, color=inside_color, alpha=0.75,
+                    label="samples of the subclass")
             ax.axvline(0.0, color="0.4", linewidth=0.5, linestyle=":")  # the ReLU threshold
-            ax.set_yticks([])
-            ax.spines["left"].set_visible(False)
-            if row == 0:
-                ax.set_title(name)
-            if row == len(panels) - 1:
-                ax.set_xlabel("pre-activation")
+            ax.set_title(name, fontsize=style["font_size"])
+            ax.set_xlabel("pre-activation")
             if col == 0:
-                ax.set_ylabel(panel.label, fontsize=style["font_size"] - 1)
-    handles, labels = axes[0].get_legend_handles_labels()
+                ax.set_ylabel("density")
+    handles, labels = figure.axes[0].get_legend_handles_labels()
     figure.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
     return figure
 
@@ -101,10 +110,11 @@ def layer_name(value, layer_names: Sequence[str]) -> str:
                    "nor an index into them")
 
 
-def fine_names(store) -> list[str] | None:
-    """Subclass names, which extraction records in the store's attributes (so the figure
-    reads no file its rule does not declare); None (label ids) for a store without them."""
-    names = store.attrs.get("fine_names")
+def fine_names(store, key: str = "fine_names") -> list[str] | None:
+    """Subclass names (``key="coarse_names"``: superclass names), which extraction records in
+    the store's attributes (so the figure reads no file its rule does not declare); None
+    (label ids) for a store without them."""
+    names = store.attrs.get(key)
     return [str(n) for n in names] if names else None
 
 
@@ -116,8 +126,39 @@ def checkpoint_label(name: str, store) -> tuple[float, str]:
     return (checkpoint_epoch(name, np.inf), f"epoch {int(checkpoint_epoch(name, 0))}")
 
 
+ROLES = {"top": "most selective subclass", "median": "median subclass"}
+
+
+def class_name(names: Sequence[str] | None, label: int, kind: str) -> str:
+    """The name of class ``label`` (``kind`` and the label id when there are no names)."""
+    return str(names[label]) if names is not None and 0 <= label < len(names) else f"{kind} {label}"
+
+
+def stage_of(layer: str) -> int | None:
+    """The 1-based network stage of a measured layer, from its module path (``stages.S.``...,
+    :func:`intraclass.models.bn_relu_sites`); None for a name without one."""
+    match = re.search(r"(?:^|\.)stages\.(\d+)\.", layer)
+    return int(match.group(1)) + 1 if match else None
+
+
+def neuron_place(layer: str, layer_names: Sequence[str], neuron: int, width: int) -> str:
+    """Where a neuron sits, for a reader who has not seen the model's code:
+    "layer L of N (stage S), neuron n of W", all counted from 1 in forward order."""
+    stage = stage_of(layer)
+    text = f"layer {list(layer_names).index(layer) + 1} of {len(layer_names)}"
+    text += f" (stage {stage})" if stage is not None else ""
+    return f"{text}, neuron {neuron + 1} of {width}"
+
+
+def row_label(role: str, subclass: str, superclass: str, selectivity: float, where: str) -> str:
+    """A row heading: which subclass, against what, how selective, and where its neuron is."""
+    return (f"{ROLES.get(role, role)}: {subclass} (vs. the rest of {superclass}), "
+            f"selectivity {selectivity:.2f}\nits most selective neuron: {where}")
+
+
 def neuron_panels(stores: Sequence, checkpoints: Sequence[str], top_rows: pd.DataFrame,
-                  names: Sequence[str] | None = None) -> list[NeuronPanel]:
+                  names: Sequence[str] | None = None,
+                  coarse_names: Sequence[str] | None = None) -> list[NeuronPanel]:
     """Read the chosen neurons' pre-activations from each store (see module doc).
 
     stores: objects with ``layer_names``, ``layers(names)``, ``fine``, ``coarse`` (the
@@ -139,7 +180,8 @@ def neuron_panels(stores: Sequence, checkpoints: Sequence[str], top_rows: pd.Dat
             if store.coarse is None:
                 raise ValueError(f"figure 7: store of checkpoint {checkpoints[i]} has no superclass labels")
             layer = layer_name(row["layer"], list(store.layer_names))
-            values = store.layers([layer])[0][:, neuron]  # (samples,)
+            layer_values = store.layers([layer])[0]  # (samples, neurons of the layer)
+            values = layer_values[:, neuron]  # (samples,)
             fine, coarse = np.asarray(store.fine), np.asarray(store.coarse)
             members = fine == subclass
             if not members.any():
@@ -148,8 +190,10 @@ def neuron_panels(stores: Sequence, checkpoints: Sequence[str], top_rows: pd.Dat
             superclass = coarse[members][0]
             inside.append(values[members])
             rest.append(values[(coarse == superclass) & ~members])
-        name = names[subclass] if names is not None and 0 <= subclass < len(names) else f"subclass {subclass}"
-        label = f"{role}: {name}\n{layer} #{neuron}\nselectivity {float(row['value']):.2f}"
+        where = neuron_place(layer, list(stores[order[-1]].layer_names), neuron, layer_values.shape[1])
+        label = row_label(role, class_name(names, subclass, "subclass"),
+                          class_name(coarse_names, int(superclass), "superclass"),
+                          float(row["value"]), where)
         panels.append(NeuronPanel(label, titles, inside, rest))
     return panels
 
@@ -166,6 +210,8 @@ def render(inputs: FigureInputs, style: Mapping | None, settings: Mapping | None
     elif stored and stored != {model}:
         raise ValueError(f"figure 7: settings name model {model!r} but the stores come from {sorted(stored)}")
     top = rows(measures, "top_neuron", measure="c1", model=model)
+    first = inputs.stores[0] if inputs.stores else None
     panels = neuron_panels(inputs.stores, inputs.checkpoints, top,
-                           fine_names(inputs.stores[0]) if inputs.stores else None)
+                           fine_names(first) if first is not None else None,
+                           fine_names(first, "coarse_names") if first is not None else None)
     return plot_fig7(panels, int(options["bins"]), style=style)
