@@ -44,16 +44,15 @@ from intraclass.names import (  # noqa: E402 - re-exported: the Kendall tables' 
     AXIS_COLUMNS,
     AXIS_LABELS,
     EXTRA_KEYS,
-    INTRACLASS,
+    FAMILY,
+    INTRACLASS,  # noqa: F401 - re-exported (tests, figures)
     MEASURE_LABELS,
     MEASURE_LATEX,
     MEASURES,
     NEURON_LEVEL,
-    SHARPNESS,
+    SHARPNESS,  # noqa: F401 - re-exported (tests, figures)
 )
 
-FAMILY: dict[str, str] = {**{m: "Intraclass clustering" for m in INTRACLASS},
-                          **{m: "Sharpness" for m in SHARPNESS}}
 MISSING = "—"
 
 

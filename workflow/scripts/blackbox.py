@@ -1,4 +1,4 @@
-"""Rule blackbox: c0, the black-box subclass measure of one model; see docs/stages.md."""
+"""Rule blackbox: c0, the black-box subclass measure of one model; see docs/measures.md."""
 
 from intraclass.runtime import script_logger, set_threads
 

@@ -1,5 +1,5 @@
 """Rule rotation: the layer rotation curves of one model (final and evolution checkpoints);
-see docs/stages.md."""
+see docs/measures.md."""
 
 from pathlib import Path
 

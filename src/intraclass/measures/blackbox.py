@@ -275,7 +275,7 @@ def _json_clean(entries: list[dict]) -> list[dict]:
 def run_blackbox(model_path: str | os.PathLike, data_path: str | os.PathLike,
                  out_path: str | os.PathLike, settings: Mapping | None, labels: str,
                  training: Mapping, log: logging.Logger | None = None) -> dict:
-    """The ``blackbox`` rule (docs/stages.md): c0 of one model on its training samples.
+    """The ``blackbox`` rule (docs/measures.md, "c0"): c0 of one model on its training samples.
 
     ``training`` supplies ``train_per_class`` and ``data_seed`` (the training subset, as
     in training) and the run-only ``device`` and ``eval_batch_size`` (inputs per forward

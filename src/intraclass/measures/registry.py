@@ -153,9 +153,12 @@ for _measure in (
     # c0 and rotation: declared for the related-work measures' modules (their own rules
     # write results/{study}/{stage}/{model}.json); adjust these two entries there.
     Measure("c0", "c0", "$c_0$", _RELATED, +1, "model+data", "blackbox",
-            source="black-box subclass measure (Carbonnelle's thesis, arXiv 2203.08174)"),
+            source="black-box subclass measure of the authors' published code (blackbox_subclass) and "
+                   "Carbonnelle's thesis (arXiv 2203.08174): median over subclasses of the ratio of "
+                   "mean max_f(1 - p_S) across / within subclasses; +1 (intraclass clustering)"),
     Measure("rotation", "rotation", "rotation", _RELATED, +1, "weights", "rotation", layerwise=True,
-            source="layer rotation, Carbonnelle & De Vleeschouwer 2020 (arXiv 1806.01603)"),
+            source="layer rotation, Carbonnelle & De Vleeschouwer 2020 (arXiv 1806.01603): mean over "
+                   "layers of 1 - cos(initial kernel, final kernel); +1 (their finding)"),
     Measure("clusterability", "clust. AMI", "clust.\\ AMI", _RELATED, +1, "activations+hierarchy",
             ACTIVATION_STAGE, 1, "layer", layerwise=True,
             source="subclass clusterability (BREEDS clustering study): Ward clusters vs subclasses, AMI"),

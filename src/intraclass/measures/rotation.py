@@ -109,7 +109,7 @@ def rotation_result(names: Sequence[str], curves: Mapping[str, np.ndarray],
 def run_rotation(init_path: str | os.PathLike, model_path: str | os.PathLike,
                  out_path: str | os.PathLike, checkpoints: Mapping[str, str | os.PathLike] | None = None,
                  log: logging.Logger | None = None) -> dict:
-    """The ``rotation`` rule (docs/stages.md): the rotation curves of one model.
+    """The ``rotation`` rule (docs/measures.md, "Layer rotation"): the rotation curves of one model.
 
     ``init_path``: the checkpoint of the initial weights (epoch 0); ``model_path``: the
     final one; ``checkpoints``: ``{"epoch{E}": path}`` of the evolution checkpoints (empty
