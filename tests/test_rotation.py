@@ -137,3 +137,22 @@ def test_rotation_is_declared_in_the_registry():
     declared = registry.get(R.NAME)
     assert (declared.stage, declared.needs, declared.direction, declared.layerwise) == \
         ("rotation", "weights", 1, True)
+
+
+def test_collect_turns_every_checkpoint_curve_into_layer_rows(tmp_path):
+    """The rotation JSON through collect's generic reader: final and epoch curves become
+    tidy scope=layer rows (the rotation figure and Figure 5 read them)."""
+    from intraclass.tables import stage_layer_rows, stage_values
+
+    paths = {name: save_checkpoint(tmp_path / f"{name}.pt", model(VGG, seed), VGG, {"id": "m"}, "coarse", epoch)
+             for name, seed, epoch in (("init", 0, 0), ("model", 1, 8), ("epoch3", 2, 3))}
+    result = R.run_rotation(paths["init"], paths["model"], tmp_path / "m.json", {"epoch3": paths["epoch3"]})
+    tidy = stage_layer_rows(result, "rotation", "of model m")
+    assert sorted(set(tidy["checkpoint"])) == ["epoch3", "final"]
+    assert (tidy["measure"] == "rotation").all() and (tidy["scope"] == "layer").all()
+    for checkpoint in ("final", "epoch3"):
+        part = tidy[tidy["checkpoint"] == checkpoint]
+        assert part["layer"].tolist() == list(range(9))
+        curve = result["measures"]["rotation"]["checkpoints"][checkpoint]["layers"]
+        assert part["value"].tolist() == pytest.approx(curve)
+    assert stage_values(result, "rotation")["rotation"] == pytest.approx(result["measures"]["rotation"]["value"])

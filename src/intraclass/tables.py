@@ -133,20 +133,25 @@ def sharpness_values(data: Mapping | None, source: str = "") -> dict[str, float]
 
 
 def stage_layer_rows(data: Mapping | None, stage: str, source: str = "") -> pd.DataFrame:
-    """Tidy ``scope == layer`` rows (checkpoint ``final``) of the per-layer values a
-    model-level JSON gives for its layer-wise measures (``"layers": [v0, v1, ...]``)."""
+    """Tidy ``scope == layer`` rows of the per-layer values a model-level JSON gives for its
+    layer-wise measures: ``"layers": [v0, v1, ...]`` (checkpoint ``final``) and, optionally,
+    ``"checkpoints": {"epoch<E>": {"layers": [...]}, ...}`` (the evolution checkpoints;
+    a ``final`` entry there is the top-level list again and is not repeated)."""
     rows = []
     measures = data.get("measures", {}) if data else {}
     for measure in registry.measures(stage=stage):
         entry = measures.get(measure.name)
-        layers = entry.get("layers") if measure.layerwise and isinstance(entry, Mapping) else None
-        if layers is None:
+        if not measure.layerwise or not isinstance(entry, Mapping) or entry.get("layers") is None:
             continue
-        if not isinstance(layers, list):
-            raise ValueError(f"{stage} {source}: {measure.name}.layers is {layers!r}, not a list")
-        for layer, value in enumerate(layers):
-            rows.append(("final", measure.name, "layer", None, layer, None, None,
-                         math.nan if value is None else float(value)))
+        curves = {"final": entry["layers"], **{c: v.get("layers") for c, v in entry.get("checkpoints", {}).items()
+                                               if c != "final" and isinstance(v, Mapping)}}
+        for checkpoint, layers in curves.items():
+            if not isinstance(layers, list):
+                raise ValueError(f"{stage} {source}: {measure.name}.layers of {checkpoint} is {layers!r}, "
+                                 "not a list")
+            for layer, value in enumerate(layers):
+                rows.append((checkpoint, measure.name, "layer", None, layer, None, None,
+                             math.nan if value is None else float(value)))
     frame = pd.DataFrame(rows, columns=list(TIDY_COLUMNS))
     for column in ("k", "layer", "subclass", "neuron"):
         frame[column] = frame[column].astype("Int64")
