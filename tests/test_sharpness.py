@@ -139,6 +139,41 @@ def test_bisection_on_a_cliff_stops_on_the_interval_width():
     capped = S.bisect(lambda m: {"acc": float(m < 0.3)}, m_min=0.0, m_max=2.0, max_steps=5,
                       target=0.9, tol=5e-3, min_width=1e-5)
     assert len(capped.trace) == 5 and not capped.converged
+    # both ends of the interval moved: an unresolved value, but not at a bound
+    assert not result.at_bound and not capped.at_bound and result.bound is None
+
+
+@pytest.mark.parametrize("steps", [1, 3, 20])
+def test_bisection_forced_to_each_bound_is_flagged(steps):
+    """Accuracy always below the target: the interval shrinks onto m_min (lower bound);
+    always above: it grows onto m_max (upper bound). Flags hold for any step budget."""
+    search = dict(m_min=0.0, m_max=2.0, max_steps=steps, target=0.9, tol=5e-3, min_width=1e-5)
+    low = S.bisect(lambda m: {"acc": 0.2}, **search)
+    assert (low.at_bound, low.bound, low.converged) == (True, "lower", False)
+    assert low.m == 2.0 / 2 ** len(low.trace)  # every step halved towards m_min
+    high = S.bisect(lambda m: {"acc": 1.0}, **search)
+    assert (high.at_bound, high.bound, high.converged) == (True, "upper", False)
+    assert high.m == 2.0 - 2.0 / 2 ** len(high.trace)
+    # a first midpoint on target converges with both ends untouched: not at a bound
+    hit = S.bisect(lambda m: {"acc": 0.9}, **search)
+    assert hit.converged and not hit.at_bound and hit.bound is None
+
+
+@pytest.mark.parametrize("curve, bound", [(lambda m: 1.0 - m / 1e-6, "lower"),
+                                          (lambda m: 1.0, "upper"),
+                                          (lambda m: 1.0 - m, None)])
+def test_search_bound_against_a_plain_rerun_of_the_interval(curve, bound):
+    """search_bound on the final interval of a plain reimplementation of the bisection."""
+    low, high = 0.0, 0.25
+    for _ in range(6):
+        m = (low + high) / 2
+        acc = curve(m)
+        if abs(acc - 0.9) <= 1e-9:
+            break
+        low, high = (m, high) if acc > 0.9 else (low, m)
+    result = S.bisect(lambda m: {"acc": curve(m)}, m_min=0.0, m_max=0.25, max_steps=6,
+                      target=0.9, tol=1e-9, min_width=0.0)
+    assert S.search_bound(low, high, 0.0, 0.25) == bound == result.bound
 
 
 def test_sigma_bisection_converges_on_a_trained_model(trained):
@@ -343,8 +378,10 @@ def test_run_sharpness_writes_json_for_a_checkpoint(tmp_path, monkeypatch):
     S.run_sharpness(tmp_path / "model.pt", "unused.npz", out, tiny, "fine", training)
     written = json.loads(out.read_text())
     assert written["n_train"] == 20 and set(written["measures"]) == {"sigma2", "alpha1"}
+    assert written["status"] == "ok" and written["reason"] is None
     for result in written["measures"].values():
-        assert set(result) == {"value", "m", "accuracy", "converged", "trace", "seconds"}
+        assert set(result) == {"value", "m", "accuracy", "converged", "trace", "seconds",
+                               "at_bound", "bound"}
         assert len(result["trace"]) == 2 and result["value"] == pytest.approx(1 / result["m"])
     assert written["settings"]["sigma"]["max_steps"] == 2 and written["settings"]["sigma"]["draws"] == 3
     assert [p.name for p in out.parent.iterdir()] == ["m.json"]  # no temporary left behind
@@ -440,3 +477,29 @@ def test_probes_match_plain_reference_loops(trained, kind, kernels_only):
         assert got == pytest.approx(want, abs=1e-6), (m, got, want)  # same draws, same result
         accuracies.append(got)
     assert min(accuracies) < 0.95  # the perturbations did bite
+
+
+def test_run_sharpness_skips_a_model_whose_training_diverged(tmp_path):
+    """A diverged model (metrics.json status) is not loaded: the JSON says why, with a
+    null value for every requested measure, and is valid JSON."""
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"status": "diverged", "reason": "training loss nan at epoch 1"}))
+    out = tmp_path / "m.json"
+    training = {"train_per_class": None, "data_seed": 0, "device": "cpu"}
+    result = S.run_sharpness(tmp_path / "absent.pt", "unused.npz", out,
+                             settings(measures=["sigma1", "alpha2"]), "fine", training,
+                             metrics_path=metrics)
+    written = json.loads(out.read_text())
+    assert written == json.loads(json.dumps(result))
+    assert written["status"] == "diverged" and written["reason"] == "training loss nan at epoch 1"
+    assert set(written["measures"]) == {"sigma1", "alpha2"}
+    assert all(m["value"] is None and m["at_bound"] is False for m in written["measures"].values())
+    # an ok status loads the model (here: absent, so the job fails loudly)
+    metrics.write_text(json.dumps({"status": "ok", "reason": None}))
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
+        S.run_sharpness(tmp_path / "absent.pt", "unused.npz", out, settings(), "fine", training,
+                        metrics_path=metrics)
+    metrics.write_text("{broken")  # a corrupt metrics file is an error, not a skip
+    with pytest.raises(ValueError, match="not valid JSON"):
+        S.run_sharpness(tmp_path / "absent.pt", "unused.npz", out, settings(), "fine", training,
+                        metrics_path=metrics)

@@ -42,6 +42,17 @@ accuracy decreases with ``m``; start with ``[m_min, m_max]`` (sigma: [0, 2], alp
 midpoint (Jiang et al. report ``1/sigma'^2``; ranks are the same). "Training accuracy"
 is on the set the model was trained on, with the labels it was trained on.
 
+A search that did not converge and whose final interval ``[low, high]`` still has one
+end of the search interval is *at a bound* (``at_bound`` true, ``bound`` says which):
+``bound = "lower"`` when ``low == m_min`` (every probe's accuracy was at or below the
+target, so the magnitude that reaches the target lies in ``[m_min, high]``: the value
+``1/m`` is only a lower limit of the measure, pinned by ``m_min`` and the step budget);
+``bound = "upper"`` when ``high == m_max`` (every probe stayed above the target: the
+magnitude may lie beyond ``m_max`` and ``1/m`` is only an upper limit). A converged
+search is never at a bound, nor is one that stopped on ``min_width`` or ``max_steps``
+with both ends moved (a cliff inside the interval). Such values are flagged in the JSON
+and in ``models.csv`` (``<measure>_at_bound``).
+
 The model is never changed: every probe restores the perturbed tensors from copies, bit
 for bit, and restores every module's mode; batch-norm buffers are never written.
 Randomness comes from one seeded :class:`torch.Generator` per measure, on the model's
@@ -59,7 +70,6 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import json
 import logging
 import math
 import os
@@ -71,8 +81,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-from intraclass.runtime import write_atomic
 
 #: The four measures: name -> (perturbation kind, kernels only + batch-statistics mode).
 VARIANTS: dict[str, tuple[str, bool]] = {
@@ -315,6 +323,8 @@ class SearchResult:
     converged: bool           # |accuracy - target| <= tol
     trace: list[dict] = field(default_factory=list)  # [{m, acc, ...}] per bisection step
     seconds: float = 0.0
+    at_bound: bool = False    # unresolved, pinned at an end of [m_min, m_max] (module doc)
+    bound: str | None = None  # "lower" (low == m_min) or "upper" (high == m_max), else None
 
 
 def bisect(probe: Callable[[float], dict], *, m_min: float, m_max: float, max_steps: int,
@@ -327,6 +337,8 @@ def bisect(probe: Callable[[float], dict], *, m_min: float, m_max: float, max_st
     ``|acc - target| <= tol``, else keep ``[m, high]`` if ``acc > target`` (too little
     perturbation) or ``[low, m]``; stop too when ``high - low < min_width`` or after
     ``max_steps``. ``probe`` returns a dict with ``acc`` (and any extra trace fields).
+    A search that ends unconverged with ``low == m_min`` or ``high == m_max`` is
+    ``at_bound`` (module doc).
     """
     log = log or log_default
     start = time.perf_counter()
@@ -348,8 +360,22 @@ def bisect(probe: Callable[[float], dict], *, m_min: float, m_max: float, max_st
             high = m
         if high - low < min_width:
             break
-    return SearchResult(value=1.0 / m, m=m, accuracy=acc, converged=abs(acc - target) <= tol,
-                        trace=trace, seconds=time.perf_counter() - start)
+    converged = abs(acc - target) <= tol
+    bound = None if converged else search_bound(low, high, m_min, m_max)
+    return SearchResult(value=1.0 / m, m=m, accuracy=acc, converged=converged, trace=trace,
+                        seconds=time.perf_counter() - start, at_bound=bound is not None,
+                        bound=bound)
+
+
+def search_bound(low: float, high: float, m_min: float, m_max: float) -> str | None:
+    """Which end of ``[m_min, m_max]`` an unconverged search's final interval ``[low,
+    high]`` still holds: "lower", "upper" or None (both ends moved). After one step or
+    more one end has always moved, so at most one holds."""
+    if low == m_min:
+        return "lower"
+    if high == m_max:
+        return "upper"
+    return None
 
 
 # ----------------------------------------------------------------------------- probes
@@ -437,8 +463,8 @@ def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
 
     ``x``, ``y`` are moved to the model's device (keep them there to avoid a copy);
     ``preprocess`` maps a batch of ``x`` to the model input. Returns a JSON-ready dict:
-    ``{"measures": {name: {value, m, accuracy, converged, trace, seconds}},
-    "train_accuracy", "n_train", "device", "settings"}``. The model's parameters,
+    ``{"measures": {name: {value, m, accuracy, converged, trace, seconds, at_bound,
+    bound}}, "train_accuracy", "n_train", "device", "settings"}``. The model's parameters,
     buffers and modes are the same afterwards, bit for bit.
     """
     log = log or log_default
@@ -464,34 +490,57 @@ def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
         result = bisect(probe, name=name, log=log, **search)
         log.info("%s = 1/m = %.6g (m=%.6g, acc=%.4f, converged=%s) in %.1fs", name, result.value,
                  result.m, result.accuracy, result.converged, result.seconds)
+        if result.at_bound:
+            log.warning("%s: the search ended on the %s bound of [%g, %g] without reaching the "
+                        "target: the value is flagged at_bound", name, result.bound,
+                        search["m_min"], search["m_max"])
         results[name] = asdict(result)
     return {"measures": results, "train_accuracy": train_accuracy, "n_train": evaluator.size,
             "device": str(device), "settings": settings}
 
 
+def skipped_result(settings: Mapping, status: str, reason: str | None) -> dict:
+    """The JSON of a model whose status is not ok (:mod:`intraclass.status`): its status and
+    reason, and every requested measure with a null value, not at a bound."""
+    empty = {"value": None, "m": None, "accuracy": None, "converged": False, "trace": [],
+             "seconds": 0.0, "at_bound": False, "bound": None}
+    return {"status": status, "reason": reason,
+            "measures": {name: dict(empty) for name in settings["measures"]},
+            "train_accuracy": None, "n_train": None, "device": None, "settings": settings}
+
+
 def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
                   out_path: str | os.PathLike, settings: Mapping | None, labels: str,
-                  training: Mapping, log: logging.Logger | None = None) -> dict:
+                  training: Mapping, log: logging.Logger | None = None,
+                  metrics_path: str | os.PathLike | None = None) -> dict:
     """The ``sharpness`` rule (docs/stages.md): load the model and its training set, compute
-    the measures, write the JSON atomically.
+    the measures, write the JSON atomically (``status`` ok, ``reason`` null).
 
     ``training`` supplies ``train_per_class``, ``data_seed`` (the training subset, as in
-    training) and ``device``; ``labels`` (fine | coarse) the labels trained on. Inputs
-    are normalized as in training: the checkpoint's stored ``normalization``, or (older
-    checkpoints) the per-channel statistics of the training subset, as training computes
-    them (:class:`intraclass.augment.Normalizer`).
+    training) and ``device``; ``labels`` (fine | coarse) the labels trained on. Inputs are
+    normalized exactly as in training, with the checkpoint's stored ``normalization``
+    (a checkpoint without one is refused). ``metrics_path``: the model's metrics.json;
+    when its status is not ok (a diverged model) the model is not loaded and the JSON
+    says so, with null values (:func:`skipped_result`).
     """
     from intraclass.augment import Normalizer
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import load_checkpoint
     from intraclass.runtime import pick_device, require_keys
+    from intraclass.status import OK, read_status, write_json
 
     log = log or log_default
     settings = resolve_settings(settings)  # fail on a bad config before loading anything
     if labels not in ("fine", "coarse"):
         raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
     require_keys(training, ("train_per_class", "data_seed", "device"), "training")
-    device = pick_device(str(training["device"]))
+    status, reason = read_status(metrics_path) if metrics_path is not None else (OK, None)
+    if status != OK:
+        log.warning("model %s has status %s (%s): sharpness skipped", model_path, status, reason)
+        result = {**skipped_result(settings, status, reason), "model": str(model_path)}
+        write_json(out_path, result)
+        return result
+    device = pick_device(str(training["device"]), log)
     model, checkpoint = load_checkpoint(model_path, device)
     if checkpoint["labels"] != labels:
         raise ValueError(f"{model_path} was trained on {checkpoint['labels']!r} labels, "
@@ -503,7 +552,8 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     normalize = Normalizer.from_checkpoint(checkpoint, device, contiguous=contiguous)
     x = torch.from_numpy(images).to(device)
     y = torch.from_numpy(np.asarray(dataset.labels("train", labels))[indices]).long().to(device)
-    result = compute_sharpness(model, x, y, settings, preprocess=normalize, log=log)
-    result["model"] = str(model_path)
-    write_atomic(out_path, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+    result = {"status": OK, "reason": None,
+              **compute_sharpness(model, x, y, settings, preprocess=normalize, log=log),
+              "model": str(model_path)}
+    write_json(out_path, result)
     return result

@@ -113,3 +113,28 @@ def skipped_store(path: str | os.PathLike) -> tuple[str, str | None] | None:
         return None
     data = json.loads(marker.read_text())
     return checked_status(data.get("status"), str(marker)), data.get("reason")
+
+
+def stores_status(stores, checkpoints) -> tuple[str, str | None]:
+    """Status of one model's activation stores for the measures stage, with its reason.
+
+    The first skipped store's status (a diverged model), else ``unmeasurable`` when a store
+    holds non-finite pre-activations (its ``nonfinite`` attribute, counted per layer
+    after the cast to the store's dtype: c1-c4 are undefined there), else ``ok``.
+    ``stores`` and ``checkpoints`` (their names) are aligned.
+    """
+    from intraclass.activations import open_store  # zarr only where stores are read
+
+    stores, checkpoints = list(stores), list(checkpoints)
+    for store in stores:
+        skipped = skipped_store(store)
+        if skipped is not None:
+            return skipped
+    for store, checkpoint in zip(stores, checkpoints):
+        counts = open_store(store).attrs.get("nonfinite", {})
+        bad = [f"{layer} ({count} values)" for layer, count in counts.items() if count]
+        if bad:
+            return UNMEASURABLE, (f"checkpoint {checkpoint}: non-finite pre-activations in "
+                                  f"{len(bad)} layer(s): {', '.join(bad[:3])}"
+                                  f"{' ...' if len(bad) > 3 else ''}")
+    return OK, None

@@ -6,6 +6,8 @@ rule extract:
     input:
         weights=weights_file,
         data=dataset_file,
+        # status of the model: a diverged one gets a skipped output (intraclass.status)
+        metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",
     output:
         store=directory(f"{RESULTS}/{{study}}/activations/{{model}}/{{checkpoint}}.zarr"),
     log:

@@ -10,6 +10,8 @@ rule measures:
         stores=lambda wc: [store_path(wc.study, wc.model, c) for c in study(wc).checkpoints(wc.model)],
     output:
         csv=f"{RESULTS}/{{study}}/measures/{{model}}.csv",
+        # {"status", "reason"}: ok, or why the model was not measured (intraclass.status)
+        status=f"{RESULTS}/{{study}}/measures/{{model}}.status.json",
     log:
         f"{RESULTS}/logs/{{study}}/measures/{{model}}.log",
     benchmark:

@@ -6,6 +6,8 @@ rule sharpness:
     input:
         model=f"{RESULTS}/{{study}}/models/{{model}}/model.pt",
         data=dataset_file,
+        # status of the model: a diverged one gets a skipped output (intraclass.status)
+        metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",
     output:
         json=f"{RESULTS}/{{study}}/sharpness/{{model}}.json",
     log:

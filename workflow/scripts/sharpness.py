@@ -1,4 +1,7 @@
-"""Rule sharpness: 1/sigma', 1/sigma'', 1/alpha', 1/alpha'' of one model; see docs/stages.md."""
+"""Rule sharpness: 1/sigma', 1/sigma'', 1/alpha', 1/alpha'' of one model; see docs/stages.md.
+
+A model whose training diverged (metrics.json status) gets a JSON with its status and
+null values instead of a search (intraclass.status)."""
 
 from intraclass.runtime import script_logger, set_threads
 
@@ -17,6 +20,8 @@ result = run_sharpness(
     # train_per_class, data_seed from params; device from the config (run-only)
     training=with_run_settings(snakemake, "training", snakemake.params.training),
     log=log,
+    metrics_path=snakemake.input.metrics,
 )
-log.info("wrote %s: %s", snakemake.output.json,
-         ", ".join(f"{k}={v['value']:.4g}" for k, v in result["measures"].items()))
+values = {k: v["value"] for k, v in result["measures"].items()}
+log.info("wrote %s (status %s): %s", snakemake.output.json, result["status"],
+         ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=null" for k, v in values.items()))
