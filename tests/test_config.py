@@ -31,7 +31,8 @@ def test_defaults_are_filled_at_every_level(default_config):
     del default_config["studies"]["default"]["training"]["lr_gamma"]
     config = validate_config(default_config, SCHEMA)
     study = config["studies"]["default"]
-    assert study["measures"]["k"] == {"c1": 30, "c2": 5, "c3": 30, "c4": 5}
+    assert study["measures"]["k"] == {"c1": 30, "c2": 5, "c3": 30, "c4": 5, "clusterability": 1, "purity": 1,
+                                      "bimodality": 30}
     assert study["measures"]["c4_quantile"] == 0.75
     assert study["training"]["lr_gamma"] == 0.2
     assert config["resources"]["train"]["threads"] >= 1

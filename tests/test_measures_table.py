@@ -78,7 +78,7 @@ def test_rule_script(tmp_path):
     write_store(tmp_path / "final.zarr", 4)
     snakemake = SimpleNamespace(
         input=SimpleNamespace(stores=[str(tmp_path / "final.zarr")]),
-        output=SimpleNamespace(csv=str(tmp_path / "out.csv")),
+        output=SimpleNamespace(csv=str(tmp_path / "out.csv"), status=str(tmp_path / "out.status.json")),
         params=SimpleNamespace(checkpoints=["final"], labels="coarse", measures=SETTINGS),
         log=[str(tmp_path / "log.txt")], threads=1)
     root, handlers, hook = logging.getLogger(), logging.getLogger().handlers[:], sys.excepthook
