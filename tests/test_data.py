@@ -8,6 +8,7 @@ import hashlib
 import logging
 import runpy
 import socket
+import subprocess
 import sys
 import types
 from pathlib import Path
@@ -29,6 +30,7 @@ from intraclass.data import (
     toy,
     training_indices,
 )
+from intraclass.data.format import content_digest
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -472,6 +474,45 @@ def test_synthetic_subclasses_are_clusters_inside_their_superclass():
 # -------------------------------------------------------------------------------- prepare
 
 
+def reference_digest(dataset: Dataset) -> str:
+    """The content digest written out plainly: per array (sorted by name) its name, dtype,
+    shape and bytes, all through one sha256."""
+    h = hashlib.sha256()
+    for key in sorted(dataset.to_arrays()):
+        array = np.ascontiguousarray(dataset.to_arrays()[key])
+        h.update(f"{key}|{array.dtype.str}|{array.shape}|".encode() + array.tobytes())
+    return "sha256:" + h.hexdigest()
+
+
+@pytest.mark.parametrize("hierarchy", [True, False])
+def test_content_digest_follows_the_content_only(tmp_path, hierarchy):
+    d = small_dataset(hierarchy)
+    assert content_digest(d) == reference_digest(d)
+    save_dataset(d, tmp_path / "a.npz")
+    assert content_digest(load_dataset(tmp_path / "a.npz")) == content_digest(d)  # file round trip
+    assert content_digest(small_dataset(hierarchy)) == content_digest(d)  # rebuilt: same digest
+    x = d.x_train.copy()
+    x[3, 1, 2, 0] ^= 1  # one bit of one pixel
+    y = d.y_test.copy()
+    y[0] = 1 - y[0]  # fine classes 0 and 1 share superclass 0: still a hierarchy
+    changed = [dataclasses.replace(d, x_train=x), dataclasses.replace(d, y_test=y),
+               dataclasses.replace(d, fine_names=[*d.fine_names[:-1], "other"]), small_dataset(hierarchy, seed=1)]
+    digests = {content_digest(c) for c in changed}
+    assert len(digests) == len(changed) and content_digest(d) not in digests
+    reshaped = dataclasses.replace(d, x_train=d.x_train.reshape(len(x), 2, 8, 1),
+                                   x_test=d.x_test.reshape(len(d.x_test), 2, 8, 1))
+    assert content_digest(reshaped) != content_digest(d)  # same bytes, other shape
+
+
+def test_prepare_writes_the_digest(tmp_path):
+    options = {"source": "synthetic", "per_class": 3, "seed": 2}
+    d = prepare("synthetic", options, tmp_path / "s.npz", tmp_path / "s.sha256")
+    assert (tmp_path / "s.sha256").read_text() == content_digest(d) + "\n"
+    prepare("synthetic", {**options, "seed": 3}, tmp_path / "s.npz", tmp_path / "s.sha256")
+    assert (tmp_path / "s.sha256").read_text() != content_digest(d) + "\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.npz", "s.sha256"]
+
+
 def test_prepare_bundled_offline(tmp_path, offline):
     out = tmp_path / "data" / "fashion_mnist_small.npz"
     d = prepare("fashion_mnist_small", {"source": "bundled", "root": None, "download": False}, out)
@@ -516,7 +557,8 @@ def test_prepare_dataset_script(tmp_path, offline, monkeypatch):
     snakemake = types.SimpleNamespace(
         params=types.SimpleNamespace(name="synthetic", options={"source": "synthetic", "root": None,
                                                                 "download": False, "per_class": 4}),
-        output=types.SimpleNamespace(npz=str(tmp_path / "results" / "data" / "synthetic.npz")),
+        output=types.SimpleNamespace(npz=str(tmp_path / "results" / "data" / "synthetic.npz"),
+                                     digest=str(tmp_path / "results" / "data" / "synthetic.sha256")),
         log=[str(tmp_path / "logs" / "prepare_dataset" / "synthetic.log")],
         threads=1,
     )
@@ -526,3 +568,22 @@ def test_prepare_dataset_script(tmp_path, offline, monkeypatch):
     assert load_dataset(snakemake.output.npz).x_train.shape == (36, 8, 8, 1)
     log = Path(snakemake.log[0]).read_text()
     assert "dataset synthetic" in log and "done: 36 train + 180 test images of 8x8x1" in log
+    digest = Path(snakemake.output.digest).read_text().strip()
+    assert digest == content_digest(load_dataset(snakemake.output.npz)) and digest in log
+
+
+def test_failing_script_prints_its_traceback_once_to_stderr_and_once_to_the_log(tmp_path):
+    log = tmp_path / "prepare.log"
+    script = f"""
+import runpy, types
+snakemake = types.SimpleNamespace(
+    params=types.SimpleNamespace(name="mnist", options={{}}),
+    output=types.SimpleNamespace(npz={str(tmp_path / "x.npz")!r}, digest={str(tmp_path / "x.sha256")!r}),
+    log=[{str(log)!r}], threads=1)
+runpy.run_path({str(REPO / "workflow" / "scripts" / "prepare_dataset.py")!r}, init_globals={{"snakemake": snakemake}})
+"""
+    env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 1
+    assert result.stderr.count("Traceback") == 1 and "unknown dataset 'mnist'" in result.stderr, result.stderr
+    assert log.read_text().count("Traceback") == 1 and "unknown dataset 'mnist'" in log.read_text()

@@ -14,7 +14,9 @@ copy of that run and asserts on the jobs Snakemake plans (`--dry-run`) or runs:
 - a training job killed (SIGKILL, as a node failure) mid-run resumes from resume.pt on
   rerun and ends exactly where an uninterrupted run ends;
 - a job that fails leaves no output that Snakemake takes as complete, and
-  `--keep-going` finishes the rest of the grid.
+  `--keep-going` finishes the rest of the grid;
+- a dataset prepared again with the same content (its .npz deleted, its root changed)
+  retrains nothing; a dataset whose content changed retrains every model.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ TINY = REPO / "tests" / "configs" / "tiny.yaml"
 STUDY = "tiny"
 UPSTREAM = {"prepare_dataset", "train", "extract", "sharpness"}
 
-JOB_HEADER = re.compile(r"^(?:local)?rule ([A-Za-z0-9_]+):$")
+# prepare_dataset is a (local) checkpoint: its header reads "localcheckpoint prepare_dataset:".
+JOB_HEADER = re.compile(r"^(?:local)?(?:rule|checkpoint) ([A-Za-z0-9_]+):$")
 WILDCARDS = re.compile(r"^\s+wildcards: (.*)$")
 
 
@@ -153,6 +156,16 @@ def test_new_clusterability_factor_reruns_measures_and_downstream_only(run_copy,
     assert {r for r in counts if not r.startswith("figure")} == {"measures", "collect", "kendall"}, counts
 
 
+def test_new_blackbox_setting_reruns_blackbox_and_analysis_only(run_copy, tmp_path):
+    """c0's settings are params of the blackbox rule only: nothing upstream, no other
+    measure's jobs, and rotation (no setting touched) stays done."""
+    config = write_config(tmp_path / "c0.yaml",
+                          lambda s: s.setdefault("blackbox", {}).update(per_subclass=3))
+    counts = rule_counts(planned_jobs(run_copy, config))
+    assert counts["blackbox"] == len(study_models(run_copy)), counts
+    assert {r for r in counts if not r.startswith("figure")} == {"blackbox", "collect", "kendall"}, counts
+
+
 def test_new_figure_style_reruns_figures_only(run_copy, tmp_path):
     config = write_config(tmp_path / "style.yaml",
                           lambda s: s.setdefault("figures", {}).update(style={"dpi": 72}))
@@ -208,6 +221,47 @@ def test_one_models_outputs_redone_rerun_that_models_chain_only(run_copy):
     assert counts["train"] == 1 and counts["measures"] == 1 and counts["sharpness"] == 1, counts
     assert counts["extract"] >= 1 and "prepare_dataset" not in counts, counts
     assert counts["collect"] == 1 and counts["kendall"] == 1, counts
+
+
+# --- the dataset: its content, not its file time, decides ------------------------------
+
+DATA = Path("results") / "data" / "fashion_mnist_small"
+
+
+def executed_jobs(result: subprocess.CompletedProcess) -> Counter:
+    """Jobs a real run executed, per rule (from the job headers Snakemake prints)."""
+    return rule_counts([(m.group(1), {}) for m in map(JOB_HEADER.match, output_of(result).splitlines()) if m])
+
+
+def test_reprepared_identical_dataset_retrains_nothing(run_copy, tmp_path):
+    """The issue's cases at once: the .npz is gone (a failed prepare job deletes it) and
+    the dataset's `root` changed (to the same files): preparation reruns, nothing else."""
+    (run_copy / DATA.with_suffix(".npz")).unlink()
+    config = tmp_path / "root.yaml"
+    settings = yaml.safe_load(TINY.read_text())
+    settings["datasets"]["fashion_mnist_small"]["root"] = str(REPO / "resources")
+    config.write_text(yaml.safe_dump(settings, sort_keys=False))
+    run = snakemake(run_copy, config=config)
+    assert run.returncode == 0, output_of(run)[-4000:]
+    assert executed_jobs(run) == Counter(prepare_dataset=1), output_of(run)[-4000:]
+    assert (run_copy / DATA.with_suffix(".npz")).is_file()
+    assert planned_jobs(run_copy, config) == []
+
+
+def test_changed_dataset_content_retrains_every_model(run_copy):
+    """The control: a dataset whose content differs (one pixel) reruns every training."""
+    from intraclass.data.format import Dataset, content_digest, load_dataset, save_dataset, write_digest
+
+    old = load_dataset(run_copy / DATA.with_suffix(".npz"))
+    x_train = old.x_train.copy()
+    x_train[0, 0, 0, 0] ^= 1
+    arrays = {**old.to_arrays(), "x_train": x_train}
+    new = Dataset(**{k: list(v) if k.endswith("names") else v for k, v in arrays.items()})
+    assert content_digest(new) != content_digest(old)
+    save_dataset(new, run_copy / DATA.with_suffix(".npz"))
+    write_digest(run_copy / DATA.with_suffix(".sha256"), content_digest(new))
+    counts = rule_counts(planned_jobs(run_copy))
+    assert counts["train"] == len(study_models(run_copy)), counts
 
 
 # --- faults -------------------------------------------------------------------------

@@ -46,8 +46,22 @@ def study(wc):
     return STUDIES[wc.study]
 
 
+def _prepared(wc):
+    """The outputs of the study's prepare_dataset checkpoint. While that job is pending,
+    Snakemake defers the caller and re-evaluates it once the dataset is written."""
+    return checkpoints.prepare_dataset.get(dataset=study(wc).settings["dataset"]).output
+
+
 def dataset_file(wc):
-    return f"{RESULTS}/data/{study(wc).settings['dataset']}.npz"
+    """The study's .npz, as an `ancient` input: re-preparing it (a new file time) reruns
+    nothing by itself; a change of content reruns training through `dataset_digest`."""
+    return ancient(_prepared(wc).npz)
+
+
+def dataset_digest(wc):
+    """The digest of the dataset's content (a small file: Snakemake compares its checksum,
+    not only its time, so an identical re-prepared dataset reruns no training)."""
+    return _prepared(wc).digest
 
 
 def model_dir(study_name, model_id):

@@ -1,17 +1,24 @@
-# Stage 1: datasets -> results/data/{dataset}.npz (format: docs/stages.md).
-# A local rule: downloads happen where the workflow is started (a cluster's login node
-# usually has internet; compute nodes often do not).
+# Stage 1: datasets -> results/data/{dataset}.npz (format: docs/stages.md) and
+# {dataset}.sha256, the digest of its content. A local rule: downloads happen where the
+# workflow is started (a cluster's login node usually has internet; compute nodes often
+# do not).
+#
+# A checkpoint, so that re-preparing a dataset (its .npz deleted by a failed job, a new
+# root or download setting) retrains nothing when the content is the same: jobs reading
+# the dataset are re-evaluated once it is written (common.smk: dataset_file takes the
+# .npz as ancient, train also takes the digest, which Snakemake compares by checksum).
 
 
 localrules:
     prepare_dataset,
 
 
-rule prepare_dataset:
+checkpoint prepare_dataset:
     input:
         bundled=bundled_source,
     output:
         npz=f"{RESULTS}/data/{{dataset}}.npz",
+        digest=f"{RESULTS}/data/{{dataset}}.sha256",
     log:
         f"{RESULTS}/logs/prepare_dataset/{{dataset}}.log",
     benchmark:

@@ -7,6 +7,7 @@
 rule train:
     input:
         data=dataset_file,
+        data_digest=dataset_digest,
     output:
         model=f"{RESULTS}/{{study}}/models/{{model}}/model.pt",
         metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",

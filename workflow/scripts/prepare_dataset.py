@@ -1,6 +1,7 @@
 """Rule prepare_dataset: build one dataset from its source and write results/data/{dataset}.npz.
 
-params: name (dataset name), options (config datasets.<name>); output: npz (docs/stages.md).
+params: name (dataset name), options (config datasets.<name>); output: npz and digest,
+the sha256 of its content (intraclass.data.format.content_digest; docs/stages.md).
 """
 
 from intraclass.runtime import script_logger, set_threads
@@ -13,5 +14,5 @@ from intraclass.data import prepare
 name = snakemake.params.name
 options = dict(snakemake.params.options)
 log.info("dataset %s, options %s", name, options)
-dataset = prepare(name, options, snakemake.output.npz)
+dataset = prepare(name, options, snakemake.output.npz, snakemake.output.digest)
 log.info("done: %s", dataset.summary())

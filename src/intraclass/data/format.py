@@ -16,6 +16,7 @@ paper's c1/c2 compare a subclass C_i with the rest of its superclass S_s(i), Sec
 
 from __future__ import annotations
 
+import hashlib
 import os
 import zipfile
 import zlib
@@ -229,6 +230,27 @@ def save_dataset(dataset: Dataset, path: str | os.PathLike) -> Path:
             os.fsync(f.fileno())
 
     return write_atomic(path, write_zip)
+
+
+def content_digest(dataset: Dataset) -> str:
+    """``sha256:<hex>`` of the dataset's content: every array of the ``.npz`` format, in a
+    fixed order, each as its name, dtype, shape and C-order bytes.
+
+    The contract between preparation and training (``results/data/{dataset}.sha256``,
+    docs/stages.md): it changes exactly when the content changes, never with the file's
+    time, the zip/zlib encoding or where the data came from (``root``, ``download``).
+    """
+    digest = hashlib.sha256()
+    for key, array in sorted(dataset.to_arrays().items()):
+        array = np.ascontiguousarray(array)
+        digest.update(f"{key}|{array.dtype.str}|{array.shape}|".encode())
+        digest.update(array.tobytes() if array.dtype.kind == "U" else memoryview(array).cast("B"))
+    return f"sha256:{digest.hexdigest()}"
+
+
+def write_digest(path: str | os.PathLike, digest: str) -> Path:
+    """Write ``digest`` (one line) to ``path`` atomically."""
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(digest + "\n"))
 
 
 def load_dataset(path: str | os.PathLike) -> Dataset:

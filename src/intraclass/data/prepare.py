@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from intraclass.data import cifar, fashion_mnist, toy
-from intraclass.data.format import Dataset, DatasetError, save_dataset
+from intraclass.data.format import Dataset, DatasetError, content_digest, save_dataset, write_digest
 
 log = logging.getLogger(__name__)
 
@@ -107,10 +107,12 @@ def check_options(name: str, options: Mapping[str, Any] | None) -> tuple[Source,
     return source, options
 
 
-def prepare(name: str, options: Mapping[str, Any] | None, out_path: str | os.PathLike) -> Dataset:
-    """Build dataset ``name`` from ``options`` (config ``datasets.<name>``) and write ``out_path``.
+def prepare(name: str, options: Mapping[str, Any] | None, out_path: str | os.PathLike,
+            digest_path: str | os.PathLike | None = None) -> Dataset:
+    """Build dataset ``name`` from ``options`` (config ``datasets.<name>``) and write ``out_path``,
+    and its :func:`~intraclass.data.format.content_digest` to ``digest_path`` (if given).
 
-    The file is written atomically (temporary sibling, then rename); bad options or a
+    Files are written atomically (temporary sibling, then rename); bad options or a
     missing or corrupt source raise :class:`DatasetError` before anything is written.
     Returns the dataset written.
     """
@@ -124,4 +126,8 @@ def prepare(name: str, options: Mapping[str, Any] | None, out_path: str | os.Pat
         raise DatasetError(f"datasets.{name}: {e}") from e
     save_dataset(dataset, out_path)
     log.info("wrote %s: %s", out_path, dataset.summary())
+    if digest_path is not None:
+        digest = content_digest(dataset)
+        write_digest(digest_path, digest)
+        log.info("wrote %s: %s", digest_path, digest)
     return dataset
