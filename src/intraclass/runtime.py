@@ -23,7 +23,10 @@ def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass",
 
     Uncaught exceptions are logged with their traceback before the process exits, so a
     failed job's log says why it failed. ``append`` keeps what the file holds (a resumed
-    training job continues the log of the run that was killed).
+    training job continues the log of the run that was killed). The two handlers print
+    a failure once to the log file and once to stderr; Python's own hook is not called
+    as well (it printed the traceback a second time to stderr; the exit status stays 1).
+    Ctrl-C keeps Python's short message, unlogged.
     """
     root = logging.getLogger()
     root.setLevel(logging.INFO)
@@ -40,9 +43,10 @@ def script_logger(log_path: str | os.PathLike | None, name: str = "intraclass",
         root.addHandler(file_handler)
 
     def _log_uncaught(exc_type, exc, tb):
-        if not issubclass(exc_type, KeyboardInterrupt):
+        if issubclass(exc_type, KeyboardInterrupt):
+            sys.__excepthook__(exc_type, exc, tb)
+        else:
             logging.getLogger(name).error("failed", exc_info=(exc_type, exc, tb))
-        sys.__excepthook__(exc_type, exc, tb)
 
     sys.excepthook = _log_uncaught
     return logging.getLogger(name)
