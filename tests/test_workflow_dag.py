@@ -65,6 +65,21 @@ def write_config(tmp_path, mutate):
          "invalid configuration at studies.default.arch.name: 'alexnet' is not one of"),
         (lambda c: c["studies"]["default"].update(dataset="cifar10"),
          "studies.default.dataset: 'cifar10' has no entry under 'datasets'"),
+        # mistakes that used to fail only after training (issue 17): now in the dry run
+        (lambda c: c["studies"]["default"]["evolution"].update(epochs=[1, 1]),
+         "studies.default.evolution.epochs: [1, 1] lists epoch(s) [1] twice"),
+        (lambda c: c["studies"]["default"]["measures"].update(layer_k=9),
+         "studies.default.measures.layer_k = 9 exceeds the 8 neurons of the narrowest layer"),
+        (lambda c: c["studies"]["default"]["extract"].update(per_class=200),
+         "studies.default.extract.per_class = 200 exceeds training.train_per_class = 150"),
+        (lambda c: c["studies"]["default"]["sharpness"]["sigma"].update(draw=3),
+         "studies.default.sharpness.sigma: unknown key 'draw'"),
+        (lambda c: c["studies"]["default"]["figures"]["fig5"].update(kk=3),
+         "studies.default.figures.fig5: unknown key(s) ['kk']"),
+        (lambda c: c["studies"]["default"].update(grid=[{
+            "lr_wd": [[0.1, 0]], "batch_size": [32], "optimizer": ["sgd"],
+            "dropout_aug": [[0, False]], "width_depth": [[1, 1]]}]),
+         "studies.default.grid: no two of its 1 model(s) differ on exactly one axis"),
     ],
 )
 def test_bad_config_stops_before_any_job(tmp_path, mutate, expected):
