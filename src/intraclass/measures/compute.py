@@ -49,8 +49,12 @@ class MeasureSettings:
     default_k); ``k_sweep``: largest k of the Fig. 4 curves (measures declared with a k
     curve: c1, c3, bimodality); ``layer_k``: neurons per layer of the layer-wise
     neuron-level measures (Fig. 5: 5); ``c4_quantile``: the quantile subtracted in c4
-    (0.75: 25% of samples active); ``clusterability``: ``factor``, ``max_samples``,
-    ``seed`` of the clusterability and purity measures (defaults :data:`CLUSTERABILITY`).
+    (0.75: 25% of samples active); ``c4_active``: c4's threshold rule, ``fixed`` (the
+    paper: c4_quantile in every layer) or ``narrow`` (the authors' code: a lower quantile in
+    layers under 40 live neurons, so that about 10 neurons fire per sample;
+    :func:`intraclass.measures.stats.c4_layer_quantile`); ``clusterability``: ``factor``,
+    ``max_samples``, ``seed`` of the clusterability and purity measures (defaults
+    :data:`CLUSTERABILITY`).
     """
 
     k: Mapping[str, int] = field(default_factory=default_k)
@@ -58,6 +62,7 @@ class MeasureSettings:
     layer_k: int = 5
     c4_quantile: float = 0.75
     clusterability: Mapping[str, int] = field(default_factory=lambda: dict(CLUSTERABILITY))
+    c4_active: str = "fixed"
 
     def __post_init__(self):
         unknown = set(self.k) - set(MEASURES)
@@ -71,6 +76,8 @@ class MeasureSettings:
             raise ValueError(f"measures.k_sweep holds {sorted(unknown)}; only {list(SWEEP)} have k curves")
         if not 0.0 <= float(self.c4_quantile) < 1.0:
             raise ValueError(f"measures.c4_quantile must lie in [0, 1), got {self.c4_quantile}")
+        if self.c4_active not in stats.C4_ACTIVE:
+            raise ValueError(f"measures.c4_active must be one of {list(stats.C4_ACTIVE)}, got {self.c4_active!r}")
         unknown = set(self.clusterability) - set(CLUSTERABILITY)
         if unknown:
             raise ValueError(f"unknown keys in measures.clusterability: {sorted(unknown)}; "
@@ -86,7 +93,7 @@ class MeasureSettings:
     @classmethod
     def from_params(cls, params: Mapping) -> MeasureSettings:
         """Settings from the config's ``measures`` dict (missing keys take the defaults)."""
-        unknown = set(params) - {"k", "k_sweep", "layer_k", "c4_quantile", "clusterability"}
+        unknown = set(params) - {"k", "k_sweep", "layer_k", "c4_quantile", "c4_active", "clusterability"}
         if unknown:
             raise ValueError(f"unknown keys in measures settings: {sorted(unknown)}")
         return cls(**dict(params))
@@ -263,12 +270,14 @@ def _sorted_layer(x: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 
 def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_quantile,
-                  workspace: np.ndarray | None = None, cluster: Mapping | None = None) -> dict:
+                  workspace: np.ndarray | None = None, cluster: Mapping | None = None,
+                  c4_active: str = "fixed") -> dict:
     """Per-class values of one layer, ``x`` sorted by class (float32 or float64; every
     statistic accumulates in float64, class by class): (classes, neurons) for the
     neuron-level measures and (classes, 1) for the layer-level ones. ``workspace``:
     float64 memory c4 may use (see spread_ratio); ``cluster``: ``factor`` and ``rows``
-    (the samples of each superclass) of clusterability and purity."""
+    (the samples of each superclass) of clusterability and purity; ``c4_active``: c4's
+    threshold rule (:func:`intraclass.measures.stats.c4_layer_quantile`)."""
     top, bottom = x.max(axis=0), x.min(axis=0)  # (d,); NaN propagates through both
     if not (np.isfinite(top).all() and np.isfinite(bottom).all()):
         raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
@@ -289,7 +298,8 @@ def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_qua
             moments = stats.class_moments(x, labels_part)
         tables["c3"] = stats.std_ratio(x, labels_part, moments, dead)
     if "c4" in measures:
-        tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, moments, workspace)[:, None]
+        tables["c4"] = stats.spread_ratio(x, labels_part, c4_quantile, dead, moments, workspace,
+                                          active=c4_active)[:, None]
     if "bimodality" in measures:
         tables["bimodality"] = bimodality.class_bimodality(x, labels_part, dead)
     if any(m in measures for m in clusterability.SCORES):
@@ -308,9 +318,11 @@ class _LayerWork:
     keeps one float64 workspace for c4, grown to its largest layer and reused.
     """
 
-    def __init__(self, measures, hier, labels_part, order, c4_quantile, workers: int, cluster=None):
+    def __init__(self, measures, hier, labels_part, order, c4_quantile, workers: int, cluster=None,
+                 c4_active: str = "fixed"):
         self.args = (measures, hier, labels_part, c4_quantile)
         self.cluster = cluster
+        self.c4_active = c4_active
         self.order = order
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="measures") if workers > 1 else None
@@ -323,7 +335,8 @@ class _LayerWork:
         workspace = getattr(self.local, "workspace", np.empty(0))
         if "c4" in measures and workspace.size < x.size:
             workspace = self.local.workspace = np.empty(x.size)
-        return _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace, self.cluster)
+        return _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace, self.cluster,
+                             self.c4_active)
 
     def submit(self, x: np.ndarray, index: int) -> None:
         if self.pool is None:
@@ -359,6 +372,7 @@ def measure_stats(
     c4_quantile: float = 0.75,
     workers: int = 1,
     cluster: Mapping | None = None,
+    c4_active: str = "fixed",
 ) -> MeasureStats:
     """Per-class tables of ``measures`` in one pass over the layers.
 
@@ -369,7 +383,8 @@ def measure_stats(
     ``coarse``: subclass and superclass labels (c1, c2); ``labels``: the labels trained
     on (c3, c4, bimodality). ``measures``: names of :data:`MEASURES` (default the
     paper's c1-c4); ``cluster``: ``factor``, ``max_samples``, ``seed`` of clusterability
-    and purity (default :data:`CLUSTERABILITY`). Raises ValueError for labels that do not
+    and purity (default :data:`CLUSTERABILITY`); ``c4_active``: c4's threshold rule, fixed
+    or narrow (:func:`intraclass.measures.stats.c4_layer_quantile`). Raises ValueError for labels that do not
     nest, classes with fewer than 2 samples (4 for bimodality), superclasses with fewer
     than 2 subclasses, mismatched lengths, non-finite values.
     """
@@ -381,6 +396,8 @@ def measure_stats(
         raise ValueError("no measure requested")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if c4_active not in stats.C4_ACTIVE:
+        raise ValueError(f"c4_active must be one of {list(stats.C4_ACTIVE)}, got {c4_active!r}")
     hier = labels_part = None
     n_samples = None
     sizes: list[int] = []
@@ -392,7 +409,7 @@ def measure_stats(
                 n_samples = x.shape[0]
                 hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
                 work = _LayerWork(measures, hier, labels_part, order, c4_quantile, int(workers),
-                                  _cluster_plan(measures, hier, cluster))
+                                  _cluster_plan(measures, hier, cluster), c4_active)
             sizes.append(x.shape[1])
             work.submit(x, index)
         if n_samples is None:
@@ -480,15 +497,18 @@ def c3(preacts, labels, k: int = 30) -> float:
     return measure_stats(preacts, labels=labels, measures=("c3",)).total("c3", k)
 
 
-def c4(preacts, labels, k: int = 1, quantile: float = 0.75) -> float:
+def c4(preacts, labels, k: int = 1, quantile: float = 0.75, active: str = "fixed") -> float:
     """Layer-level pairwise-distance std ratio, Eq. 4 (section 2.3.2).
 
     Per layer: dead neurons dropped, each neuron standardized, shifted by its
-    ``quantile`` and ReLU'd (25% active); Sigma_{l,E} = std of the cosine distances
-    over pairs i != j of E; per class Sigma_{l,Ci} / Sigma_{l,D}; the mean of the top-k
-    layers; the mean over classes.
+    ``quantile`` and ReLU'd (25% active; ``active="narrow"`` lowers the quantile in layers
+    under 40 live neurons so that about 10 fire per sample:
+    :func:`intraclass.measures.stats.c4_layer_quantile`); Sigma_{l,E} = std of the cosine
+    distances over pairs i != j of E; per class Sigma_{l,Ci} / Sigma_{l,D}; the mean of
+    the top-k layers; the mean over classes.
     """
-    stats_ = measure_stats(preacts, labels=labels, measures=("c4",), c4_quantile=quantile)
+    stats_ = measure_stats(preacts, labels=labels, measures=("c4",), c4_quantile=quantile,
+                           c4_active=active)
     return stats_.total("c4", k)
 
 
@@ -506,5 +526,5 @@ def compute_all(
         raise ValueError(f"give fine and coarse labels ({', '.join(HIERARCHICAL)}) and/or labels "
                          f"({', '.join(m for m in MEASURES if m not in HIERARCHICAL)})")
     stats_ = measure_stats(preacts, fine, coarse, labels, measures, settings.c4_quantile,
-                           cluster=settings.clusterability)
+                           cluster=settings.clusterability, c4_active=settings.c4_active)
     return stats_.rows(settings)

@@ -69,15 +69,18 @@ def reference_silhouette(preacts, fine, coarse) -> np.ndarray:
     return out
 
 
-def reference_c4_representation(layer, quantile: float = 0.75) -> np.ndarray:
+def reference_c4_representation(layer, quantile: float = 0.75, active: str = "fixed") -> np.ndarray:
     """Section 2.3.2's representation, neuron by neuron: drop dead neurons, standardize
-    (population std + 1e-7), subtract the quantile, ReLU."""
+    (population std + 1e-7), subtract the quantile, ReLU. ``active="narrow"``: in a layer
+    of d live neurons with d (1 - quantile) < 10 the quantile is 1 - 10 / d (at least 0),
+    so that 10 neurons are active per sample on average."""
     layer = np.asarray(layer, dtype=np.float64)
+    live = [n for n in range(layer.shape[1]) if not _is_dead(layer[:, n])]
+    if active == "narrow" and live and len(live) * (1 - quantile) < 10:
+        quantile = max(0.0, 1.0 - 10 / len(live))
     columns = []
-    for n in range(layer.shape[1]):
+    for n in live:
         v = layer[:, n]
-        if _is_dead(v):
-            continue
         z = (v - v.mean()) / (v.std() + EPS)
         columns.append(np.maximum(z - np.quantile(z, quantile), 0.0))
     return np.stack(columns, axis=1) if columns else np.zeros((len(layer), 0))
@@ -89,14 +92,14 @@ def _pairwise_distance_std(r: np.ndarray) -> float:
     return float(dist[~np.eye(len(r), dtype=bool)].std())
 
 
-def reference_spread_ratio(preacts, labels, quantile: float = 0.75) -> np.ndarray:
+def reference_spread_ratio(preacts, labels, quantile: float = 0.75, active: str = "fixed") -> np.ndarray:
     """(classes, layers): Sigma_{l,Ci} / Sigma_{l,D} of Eq. 4 from explicit n x n distance
     matrices; 0 for a layer with no live neuron or with Sigma_D = 0."""
     labels = np.asarray(labels)
     classes = np.unique(labels)
     out = np.zeros((len(classes), len(preacts)))
     for li, layer in enumerate(preacts):
-        r = reference_c4_representation(layer, quantile)
+        r = reference_c4_representation(layer, quantile, active)
         if r.shape[1] == 0:
             continue
         sigma_d = _pairwise_distance_std(r)
@@ -127,6 +130,6 @@ def reference_c3(preacts, labels, k: int = 30) -> float:
     return float(np.mean(_top_k_mean(reference_std_ratio(preacts, labels), k)))
 
 
-def reference_c4(preacts, labels, k: int = 1, quantile: float = 0.75) -> float:
+def reference_c4(preacts, labels, k: int = 1, quantile: float = 0.75, active: str = "fixed") -> float:
     """Eq. 4: mean over classes of the mean of the top-k layer spread ratios."""
-    return float(np.mean(_top_k_mean(reference_spread_ratio(preacts, labels, quantile), k)))
+    return float(np.mean(_top_k_mean(reference_spread_ratio(preacts, labels, quantile, active), k)))

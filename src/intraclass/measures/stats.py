@@ -27,6 +27,37 @@ from .labels import Hierarchy, Partition
 
 EPS = 1e-7  # the guard (docs/measures.md) in the denominators of Eqs. 1, 3 and c4's scaling
 
+#: c4's threshold rules (``measures.c4_active``): "fixed" subtracts the configured quantile
+#: in every layer (section 2.3.2: 25% of the samples active per neuron); "narrow" lowers it
+#: in narrow layers so that about :data:`NARROW_ACTIVE` neurons fire per sample
+#: (:func:`c4_layer_quantile`).
+C4_ACTIVE = ("fixed", "narrow")
+#: Neurons active per sample, on average, that the "narrow" rule keeps (the authors' code).
+NARROW_ACTIVE = 10
+
+
+def c4_layer_quantile(width: int, quantile: float = 0.75, active: str = "fixed") -> float:
+    """The quantile c4 subtracts in a layer of ``width`` live neurons (dead ones dropped).
+
+    A neuron shifted by its q-quantile and ReLU'd is active on a fraction 1 - q of the
+    samples, so a sample has (1 - q) x width active neurons on average: with q = 0.75, 2
+    in a layer of 8 neurons, 4 in one of 16 -- too few for cosine distances to tell
+    samples apart. ``active="fixed"`` returns ``quantile`` (the paper, section 2.3.2);
+    ``"narrow"`` returns min(quantile, max(0, 1 - NARROW_ACTIVE / width)): about 10 neurons
+    active per sample, i.e. a lower quantile in layers under 10 / (1 - quantile) = 40
+    neurons at 0.75, and every sample but each neuron's smallest active in layers of 10 or
+    fewer. The authors' published code does the same with whole percentiles,
+    ``max(min(round(100 - 1000 / width), 75), 0)``; the exact fraction here differs from it
+    by less than half a percentile point (e.g. 0.375 against 0.38 at 16 neurons).
+    """
+    if active == "fixed":
+        return quantile
+    if active != "narrow":
+        raise ValueError(f"measures.c4_active must be one of {list(C4_ACTIVE)}, got {active!r}")
+    if width < 1:
+        raise ValueError(f"a c4 layer needs at least one live neuron, got width {width}")
+    return min(quantile, max(0.0, 1.0 - NARROW_ACTIVE / width))
+
 
 @dataclass(frozen=True)
 class Moments:
@@ -288,10 +319,13 @@ def live_neurons(x: np.ndarray, dead: np.ndarray | None = None) -> tuple[np.ndar
 
 
 def c4_representation(x: np.ndarray, quantile: float = 0.75, dead: np.ndarray | None = None,
-                      moments: Moments | None = None) -> np.ndarray:
+                      moments: Moments | None = None, active: str = "fixed") -> np.ndarray:
     """Section 2.3.2's representation of one layer, (n, live neurons), float64 (see
-    :class:`C4Transform`); ``x`` is left alone."""
+    :class:`C4Transform`; ``active``: the threshold rule, :func:`c4_layer_quantile`);
+    ``x`` is left alone."""
     x, live = live_neurons(x, dead)
+    if x.shape[1] and active != "fixed":
+        quantile = c4_layer_quantile(x.shape[1], quantile, active)
     return C4Transform.fit(x, quantile, moments, live)(x)
 
 
@@ -378,7 +412,7 @@ def _unit_rows(r: np.ndarray) -> np.ndarray:
 
 def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
                  dead: np.ndarray | None = None, moments: Moments | None = None,
-                 out: np.ndarray | None = None) -> np.ndarray:
+                 out: np.ndarray | None = None, active: str = "fixed") -> np.ndarray:
     """Sigma_{l,Ci} / Sigma_{l,D} of Eq. 4 for every class, (classes,).
 
     Sigma_E is the population std of the cosine distances between the samples of E over
@@ -388,13 +422,16 @@ def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
     Degenerate layers get 0 for every class: a layer whose neurons are all dead, or one
     where every pair of D is at the same distance (Sigma_D = 0). ``dead``: see
     :func:`live_neurons`; ``moments``: see :class:`C4Transform`; ``out``: a float64 array of at least x's size
-    whose memory may hold the unit rows (saves allocating a layer-sized array).
+    whose memory may hold the unit rows (saves allocating a layer-sized array); ``active``:
+    the threshold rule, fixed or narrow (:func:`c4_layer_quantile` of the live width).
 
     O(n d^2) time, O(n d) memory. The transform, the unit rows and the class's sums are
     made class by class, so that each class's rows stay in cache from the subtraction to
     the scatter matrix; the layer is read once and the unit rows written once.
     """
     x, live = live_neurons(x, dead)  # dead neurons dropped once, for every class
+    if x.shape[1] and active != "fixed":  # the rule counts live neurons, as the authors' code
+        quantile = c4_layer_quantile(x.shape[1], quantile, active)
     transform = C4Transform.fit(x, quantile, moments, live)
     n, d = len(x), transform.width
     if d == 0:

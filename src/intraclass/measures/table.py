@@ -61,7 +61,7 @@ def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettin
             yield layer
 
     stats = measure_stats(layers(), fine, coarse, trained, measures, settings.c4_quantile, workers,
-                          settings.clusterability)
+                          settings.clusterability, c4_active=settings.c4_active)
     return stats.rows(settings)
 
 
