@@ -4,6 +4,7 @@ import gzip
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -65,7 +66,10 @@ def test_collect_columns_and_values(tmp_path):
     assert list(models.columns) == [
         "model", "lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment", "width",
         "depth", "seed", "train_acc", "test_acc", "train_loss", "test_loss", "gap", "epochs_run",
-        "early_stopped", "wall_time_s", "c1", "c2", "c3", "c4", "sigma1", "alpha1"]
+        "early_stopped", "wall_time_s", "status", "reason", "c1", "c2", "c3", "c4", "sigma1", "alpha1",
+        *tables.ENVIRONMENT]
+    assert models["status"].tolist() == ["ok", "ok"] and models["reason"].isna().all()
+    assert models["device"].tolist() == ["cpu", "cpu"]
     assert models["model"].tolist() == ["lr0.1-a", "lr0.01-b"]
     assert models["gap"].tolist() == pytest.approx([0.2, 0.3])
     # final checkpoint's total rows at the configured k: offset + index of the measure
@@ -126,3 +130,86 @@ def test_measure_values_ignores_other_checkpoints_and_scopes():
     values = tables.measure_values(tidy_rows(0.0), K)
     assert values == {"c1": 0.0, "c2": 1.0, "c3": 2.0, "c4": 3.0}
     assert math.isnan(tables.sharpness_values({"measures": {"sigma2": {"value": None}}})["sigma2"])
+
+
+# ------------------------------------------------------------ statuses, flags, correctness
+
+def test_a_failed_model_keeps_its_row_with_status_reason_and_nan_measures(tmp_path):
+    """The first non-ok status of the chain (training, measures, sharpness) and its reason;
+    every measure of that row NaN (also values a later stage did compute)."""
+    metrics, measures, sharp = write_inputs(tmp_path)
+    status_files = []
+    for i, path in enumerate(measures):
+        status = path.with_suffix(".status.json")
+        status.write_text(json.dumps({"status": "unmeasurable" if i else "ok",
+                                      "reason": "checkpoint final: non-finite" if i else None}))
+        status_files.append(status)
+    out = (tmp_path / "m.csv", tmp_path / "x.csv.gz")
+    table = tables.collect(MODELS, metrics, measures, sharp, K, *out, measures_status=status_files)
+    assert table["status"].tolist() == ["ok", "unmeasurable"]
+    assert table["reason"].tolist()[1] == "checkpoint final: non-finite"
+    assert table.loc[0, "c3"] == 2.0 and table.loc[1, ["c1", "c2", "c3", "c4", "sigma1"]].isna().all()
+
+    # training's status comes first; its reason is kept as written
+    data = json.loads(metrics[1].read_text())
+    metrics[1].write_text(json.dumps({**data, "status": "diverged", "reason": "training loss nan at epoch 2",
+                                      "test_acc": None}))
+    table = tables.collect(MODELS, metrics, measures, sharp, K, *out, measures_status=status_files)
+    assert table.loc[1, "status"] == "diverged" and table.loc[1, "reason"] == "training loss nan at epoch 2"
+    assert math.isnan(table.loc[1, "test_acc"]) and math.isnan(table.loc[1, "gap"])
+    written = pd.read_csv(out[0])
+    assert written["status"].tolist() == ["ok", "diverged"]
+
+    # a sharpness JSON with a status counts too; an unknown status is an error naming the file
+    data = json.loads(sharp[0].read_text())
+    sharp[0].write_text(json.dumps({**data, "status": "diverged", "reason": "from sharpness"}))
+    table = tables.collect(MODELS, metrics, measures, sharp, K, *out)
+    assert table.loc[0, "status"] == "diverged" and table.loc[0, "reason"] == "from sharpness"
+    sharp[0].write_text(json.dumps({**data, "status": "odd"}))
+    with pytest.raises(ValueError, match="sharpness of model lr0.1-a: status 'odd'"):
+        tables.collect(MODELS, metrics, measures, sharp, K, *out)
+
+
+def test_sharpness_bound_flags_become_columns(tmp_path):
+    metrics, measures, sharp = write_inputs(tmp_path)
+    for i, path in enumerate(sharp):
+        data = json.loads(path.read_text())
+        data["measures"]["sigma1"].update(at_bound=bool(i), bound="upper" if i else None)
+        path.write_text(json.dumps(data))
+    table = tables.collect(MODELS, metrics, measures, sharp, K, tmp_path / "m.csv", tmp_path / "x.csv.gz")
+    assert table["sigma1_at_bound"].tolist() == [False, True]
+    assert "alpha1_at_bound" not in table.columns  # JSONs without the flag: no claim
+    assert "sigma2_at_bound" not in table.columns  # not computed
+    assert list(table.columns).index("sigma1_at_bound") > list(table.columns).index("alpha1")
+    assert pd.read_csv(tmp_path / "m.csv")["sigma1_at_bound"].tolist() == [False, True]
+
+
+def test_correctness_matrix_follows_models_csv_and_blanks_failed_models(tmp_path):
+    metrics, measures, sharp = write_inputs(tmp_path)
+    rng = np.random.default_rng(0)
+    truth = rng.random((2, 7)) < 0.6
+    files = []
+    for i, model in enumerate(MODELS):
+        files.append(tmp_path / model["id"] / "test_correct.npy")
+        np.save(files[-1], truth[i])
+    out = tmp_path / "t" / "test_correct.npz"
+    table = tables.collect(MODELS, metrics, measures, sharp, K, tmp_path / "m.csv", tmp_path / "x.csv.gz",
+                           test_correct=files, out_correct=out)
+    stored = np.load(out, allow_pickle=False)
+    assert stored["models"].tolist() == table["model"].tolist() == [m["id"] for m in MODELS]
+    assert stored["correct"].dtype == bool and np.array_equal(stored["correct"], truth)
+
+    data = json.loads(metrics[0].read_text())
+    metrics[0].write_text(json.dumps({**data, "status": "diverged", "reason": "x"}))
+    tables.collect(MODELS, metrics, measures, sharp, K, tmp_path / "m.csv", tmp_path / "x.csv.gz",
+                   test_correct=files, out_correct=out)
+    stored = np.load(out)
+    assert not stored["correct"][0].any() and np.array_equal(stored["correct"][1], truth[1])
+
+    np.save(files[1], truth[1][:5])  # another test set: refused, naming the file
+    with pytest.raises(ValueError, match=f"test_correct file {files[1]} .* expected bool \\(7,\\)"):
+        tables.collect(MODELS, metrics, measures, sharp, K, tmp_path / "m.csv", tmp_path / "x.csv.gz",
+                       test_correct=files, out_correct=out)
+    with pytest.raises(ValueError, match="1 test_correct files for 2 models"):
+        tables.collect(MODELS, metrics, measures, sharp, K, tmp_path / "m.csv", tmp_path / "x.csv.gz",
+                       test_correct=files[:1], out_correct=out)

@@ -14,9 +14,24 @@
   ``rotation``, ...), each the ``value`` of ``results/{study}/{stage}/{model}.json`` =
   ``{"measures": {name: {"value": float | null, "layers": [float, ...]}}}`` (null: NaN).
 
+- ``status, reason`` (:mod:`intraclass.status`): ``ok``, or the first non-ok status of
+  the model's chain, in the order training (``metrics.json``), measures
+  (``measures/{model}.status.json``), sharpness and the other model-level stages (their
+  JSONs' ``status``), with its reason. A model whose status is not ``ok`` keeps its row,
+  with every measure NaN, so the tables and figures can list it as excluded;
+- ``<measure>_at_bound`` (bool) for each sharpness measure computed: its bisection ended
+  unconverged on an end of the search interval (:mod:`intraclass.sharpness`);
+- ``device, threads, deterministic, torch_version, numpy_version, python_version``: what
+  the model was trained with, from ``metrics.json`` (empty for metrics written before).
+
 ``measures.csv.gz``: every tidy row of every model's measures CSV with a leading ``model``
 column, plus the ``layers`` lists of the model-level stages' JSONs as ``scope == layer``
 rows (``checkpoint final``, ``layer`` = index), for the figures and the k curves.
+
+``test_correct.npz`` (:func:`correct_matrix`): ``models`` (str ids, the order of
+``models.csv``) and ``correct`` (bool, (models, test images)): row i is model i's
+``test_correct.npy`` (per-example correctness of the float32 test evaluation, whose
+mean is ``test_acc``), all False for a model whose status is not ``ok``.
 """
 
 from __future__ import annotations
@@ -28,11 +43,13 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from intraclass.measures import registry
-from intraclass.names import ACTIVATION, MEASURES, TIDY_COLUMNS
+from intraclass.names import ACTIVATION, MEASURES, SHARPNESS, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
+from intraclass.status import OK, checked_status
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +57,9 @@ HPARAMS = ("lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment"
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
 METRICS_EXTRA = ("epochs_run", "early_stopped", "wall_time_s")
 REQUIRED_METRICS = ("train_acc", "test_acc")
+STATUS_COLUMNS = ("status", "reason")
+AT_BOUND = tuple(f"{name}_at_bound" for name in SHARPNESS)
+ENVIRONMENT = ("device", "threads", "deterministic", "torch_version", "numpy_version", "python_version")
 
 
 # ----------------------------------------------------------------------------- I/O
@@ -165,9 +185,11 @@ def model_row(
     sharpness: Mapping | None,
     k: Mapping[str, int] | None,
     stages: Mapping[str, Mapping | None] | None = None,
+    measures_status: Mapping | None = None,
 ) -> dict:
     """The ``models.csv`` row of one model; ``stages``: the JSON of each other model-level
-    stage (``{stage: data}``, e.g. ``blackbox``, ``rotation``)."""
+    stage (``{stage: data}``, e.g. ``blackbox``, ``rotation``); ``measures_status``: the
+    measures stage's ``{"status", "reason"}``."""
     if "id" not in model:
         raise KeyError(f"model entry {dict(model)} has no 'id'")
     model_id = model["id"]
@@ -186,7 +208,37 @@ def model_row(
     row.update(sharpness_values(sharpness, source=f"of model {model_id}"))
     for stage, data in (stages or {}).items():
         row.update(stage_values(data, stage, source=f"of model {model_id}"))
+    row.update(at_bound_flags(sharpness))
+    row["status"], row["reason"] = model_status(metrics, measures_status,
+                                                {"sharpness": sharpness, **(stages or {})}, model_id)
+    if row["status"] != OK:  # excluded: no value of it may enter a criterion
+        row.update({name: math.nan for name in MEASURES if name in row})
+        row.update({flag: False for flag in AT_BOUND if flag in row})
+    row.update({key: metrics.get(key) for key in ENVIRONMENT})
     return row
+
+
+def at_bound_flags(sharpness: Mapping | None) -> dict[str, bool]:
+    """``{<measure>_at_bound: bool}`` of the sharpness measures of one JSON that carry the
+    flag (JSONs written before it existed carry none: no claim is made for them)."""
+    measures = sharpness.get("measures", {}) if sharpness else {}
+    return {f"{name}_at_bound": bool(entry["at_bound"]) for name, entry in measures.items()
+            if name in SHARPNESS and isinstance(entry, Mapping) and "at_bound" in entry}
+
+
+def model_status(metrics: Mapping, measures_status: Mapping | None, jsons: Mapping[str, Mapping | None],
+                 model_id: str = "") -> tuple[str, str | None]:
+    """The first non-ok (status, reason) of a model's chain: training, measures, then the
+    model-level stages in ``jsons`` order; ``("ok", None)`` when every one is ok. A file
+    without ``status`` (written before statuses existed) counts as ok."""
+    sources = {"metrics": metrics, "measures": measures_status, **jsons}
+    for source, data in sources.items():
+        if not data:
+            continue
+        status = checked_status(data.get("status", OK), f"{source} of model {model_id}")
+        if status != OK:
+            return status, data.get("reason")
+    return OK, None
 
 
 def models_table(rows: Sequence[dict]) -> pd.DataFrame:
@@ -198,9 +250,9 @@ def models_table(rows: Sequence[dict]) -> pd.DataFrame:
         duplicated = frame.loc[frame["model"].duplicated(), "model"].tolist()
         raise ValueError(f"model id(s) listed twice: {duplicated}")
     head = ["model", *[c for c in HPARAMS if c in frame.columns]]
-    extra_hparams = [c for c in frame.columns if c not in head and c not in
-                     (*METRICS, "gap", *METRICS_EXTRA, *MEASURES)]
-    tail = [c for c in (*METRICS, "gap", *METRICS_EXTRA, *MEASURES) if c in frame.columns]
+    known = (*METRICS, "gap", *METRICS_EXTRA, *STATUS_COLUMNS, *MEASURES, *AT_BOUND, *ENVIRONMENT)
+    extra_hparams = [c for c in frame.columns if c not in head and c not in known]
+    tail = [c for c in known if c in frame.columns]
     return frame[head + extra_hparams + tail]
 
 
@@ -237,18 +289,26 @@ def collect(
     out_models: str | os.PathLike,
     out_measures: str | os.PathLike,
     stages: Mapping[str, Sequence[str | os.PathLike]] | None = None,
+    measures_status: Sequence[str | os.PathLike] = (),
+    test_correct: Sequence[str | os.PathLike] = (),
+    out_correct: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """The ``collect`` stage. ``metrics``, ``measures``, ``sharpness`` and each list of
+    """The ``collect`` stage. ``metrics``, ``measures``, ``sharpness``, each list of
     ``stages`` (``{stage: JSON paths}`` of the other model-level stages of the registry,
-    e.g. ``blackbox``, ``rotation``) are paths aligned with ``models``; all but ``metrics``
-    may be empty (stage disabled)."""
+    e.g. ``blackbox``, ``rotation``), ``measures_status`` (the measures stage's status
+    JSONs) and ``test_correct`` (train's ``test_correct.npy``) are paths aligned with
+    ``models``; all but ``metrics`` may be empty (stage disabled, or files written before
+    statuses existed). ``out_correct``: where :func:`correct_matrix` goes (needs
+    ``test_correct``)."""
     n = len(models)
     jsons = {"sharpness": sharpness, **(stages or {})}
     unknown = set(jsons) - set(registry.stages())
     if unknown:
         raise ValueError(f"collect got files of stage(s) {sorted(unknown)} that no registered measure "
                          f"comes from; known stages: {list(registry.stages())}")
-    for name, paths in (("metrics", metrics), ("measures", measures), *jsons.items()):
+    aligned = (("metrics", metrics), ("measures", measures), ("measures status", measures_status),
+               ("test_correct", test_correct), *jsons.items())
+    for name, paths in aligned:
         if (name == "metrics" or len(paths)) and len(paths) != n:
             raise ValueError(f"collect got {len(paths)} {name} files for {n} models; "
                              "the lists must be aligned with params.models")
@@ -257,15 +317,47 @@ def collect(
     for i, model in enumerate(models):
         data = {stage: read_json(paths[i], stage) for stage, paths in jsons.items() if len(paths)}
         others = {stage: d for stage, d in data.items() if stage != "sharpness"}
+        status = read_json(measures_status[i], "measures status") if len(measures_status) else None
         rows.append(model_row(model, read_json(metrics[i], "metrics"), tidies[i], data.get("sharpness"), k,
-                              others))
+                              others, status))
         layer_rows.append([stage_layer_rows(d, stage, f"of model {model['id']}") for stage, d in data.items()])
     table = models_table(rows)
     log.info("collected %d models; measures: %s", len(table), [c for c in MEASURES if c in table.columns])
+    for _, row in table[table["status"] != OK].iterrows():
+        log.warning("model %s excluded: %s (%s)", row["model"], row["status"], row["reason"])
     parts = [pd.concat([t for t in (tidy, *layers) if t is not None and len(t)] or [tidy_table([], [])
                                                                                    .drop(columns="model")])
              for tidy, layers in zip(tidies, layer_rows)]
     tidy = tidy_table([m["id"] for m in models], parts)
+    if out_correct is not None:
+        if not len(test_correct):
+            raise ValueError("collect: out_correct needs the models' test_correct files")
+        matrix = correct_matrix(table["model"].tolist(), test_correct, table["status"].tolist())
+        write_atomic(out_correct, lambda tmp: _savez(tmp, matrix))
     write_csv(table, out_models)
     write_csv(tidy, out_measures)
     return table
+
+
+def correct_matrix(model_ids: Sequence[str], paths: Sequence[str | os.PathLike],
+                   statuses: Sequence[str]) -> dict[str, np.ndarray]:
+    """``{"models": str (M,), "correct": bool (M, n_test)}`` from each model's
+    ``test_correct.npy`` (aligned with ``model_ids``); all False where the status is not
+    ok. Every file must be a 1-D bool array of the same length (the same test set)."""
+    rows = []
+    for model_id, path, status in zip(model_ids, paths, statuses):
+        try:
+            row = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"test_correct file {path} of model {model_id} is unreadable: {error}") from None
+        if row.dtype != bool or row.ndim != 1 or (rows and len(row) != len(rows[0])):
+            raise ValueError(f"test_correct file {path} of model {model_id} holds {row.dtype} "
+                             f"{row.shape}; expected bool ({len(rows[0]) if rows else 'n_test'},)")
+        rows.append(row if status == OK else np.zeros_like(row))
+    return {"models": np.asarray(list(model_ids), dtype=str),
+            "correct": np.stack(rows) if rows else np.zeros((0, 0), dtype=bool)}
+
+
+def _savez(path: Path, arrays: Mapping[str, np.ndarray]) -> None:
+    with open(path, "wb") as handle:  # a handle: np.savez would append .npz to the name
+        np.savez(handle, **arrays)

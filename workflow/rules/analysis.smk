@@ -7,12 +7,15 @@ rule collect:
     input:
         metrics=per_model(f"{RESULTS}/{{study}}/models/{{model}}/metrics.json"),
         measures=per_model(f"{RESULTS}/{{study}}/measures/{{model}}.csv"),
+        measures_status=per_model(f"{RESULTS}/{{study}}/measures/{{model}}.status.json"),
+        test_correct=per_model(f"{RESULTS}/{{study}}/models/{{model}}/test_correct.npy"),
         sharpness=sharpness_inputs,
         blackbox=blackbox_inputs,
         rotation=rotation_inputs,
     output:
         models=f"{RESULTS}/{{study}}/tables/models.csv",
         measures=f"{RESULTS}/{{study}}/tables/measures.csv.gz",
+        correct=f"{RESULTS}/{{study}}/tables/test_correct.npz",
     log:
         f"{RESULTS}/logs/{{study}}/collect.log",
     benchmark:

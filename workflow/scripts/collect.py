@@ -1,4 +1,5 @@
-"""Rule collect: one table per study (models.csv) and all tidy measure rows (measures.csv.gz).
+"""Rule collect: one table per study (models.csv), all tidy measure rows (measures.csv.gz)
+and the per-example test correctness of every model (test_correct.npz).
 
 Contract: docs/stages.md, "collect / kendall / figure". Logic: intraclass.tables.collect.
 """
@@ -25,5 +26,8 @@ table = collect(
     out_models=snakemake.output.models,
     out_measures=snakemake.output.measures,
     stages=stages,
+    measures_status=list(snakemake.input.measures_status),
+    test_correct=list(snakemake.input.test_correct),
+    out_correct=snakemake.output.correct,
 )
 log.info("wrote %s (%d rows, %d columns)", snakemake.output.models, *table.shape)
