@@ -381,7 +381,8 @@ def test_run_sharpness_writes_json_for_a_checkpoint(tmp_path, monkeypatch):
     assert written["status"] == "ok" and written["reason"] is None
     for result in written["measures"].values():
         assert set(result) == {"value", "m", "accuracy", "converged", "trace", "seconds",
-                               "at_bound", "bound"}
+                               "at_bound", "bound", "target", "target_mode"}
+        assert (result["target"], result["target_mode"]) == (0.9, "absolute")
         assert len(result["trace"]) == 2 and result["value"] == pytest.approx(1 / result["m"])
     assert written["settings"]["sigma"]["max_steps"] == 2 and written["settings"]["sigma"]["draws"] == 3
     assert [p.name for p in out.parent.iterdir()] == ["m.json"]  # no temporary left behind

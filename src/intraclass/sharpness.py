@@ -27,12 +27,21 @@ statistics mode"):
 
 * ``sigma1`` = 1/sigma', ``alpha1`` = 1/alpha': every trainable tensor is perturbed, the
   model in inference mode (batch norm uses its running statistics, dropout off).
-* ``sigma2`` = 1/sigma'', ``alpha2`` = 1/alpha'': kernels only (tensors with ndim > 1:
-  convolution and dense weights), batch norm normalises with the statistics of each
-  evaluation batch, dropout off. The running statistics are never updated (batch norm
-  is run with ``track_running_stats=False`` for the probe), so with batch statistics the
-  result depends on ``eval_batch_size`` (the ascent batches of alpha'' have
-  ``alpha.batch_size`` samples); evaluation splits a subset into equal batches.
+* ``sigma2`` = 1/sigma'', ``alpha2`` = 1/alpha'': kernels only (the tensors the model
+  declares as kernels, :func:`intraclass.models.kernel_parameters`: for the paper's CNNs
+  the tensors with ndim > 1, convolution and dense weights; for the ViT the weights of
+  its patch convolution and dense layers, not its LayerNorm parameters), batch norm
+  normalises with the statistics of each evaluation batch, dropout off. The running
+  statistics are never updated (batch norm is run with ``track_running_stats=False`` for
+  the probe), so with batch statistics the result depends on ``eval_batch_size`` (the
+  ascent batches of alpha'' have ``alpha.batch_size`` samples); evaluation splits a
+  subset into equal batches.
+* Other normalizations (``arch.norm`` layer or group, the ViT's LayerNorm) and networks
+  without one: "batch-statistics mode" means that every normalization uses the
+  statistics of the data it is given, not stored ones. Layer and group norm always do
+  (per sample, no running statistics), so they run the same in both modes, and a network
+  without normalization has nothing to switch: for them sigma''/alpha'' differ from
+  sigma'/alpha' only in perturbing kernels only. Only batch norm changes mode.
 
 The magnitude ``m`` is found by bisection (Jiang et al., Algorithm 1): the training
 accuracy decreases with ``m``; start with ``[m_min, m_max]`` (sigma: [0, 2], alpha:
@@ -41,6 +50,18 @@ accuracy decreases with ``m``; start with ``[m_min, m_max]`` (sigma: [0, 2], alp
 (20); otherwise keep the half where the target lies. The measure is ``1/m`` at the last
 midpoint (Jiang et al. report ``1/sigma'^2``; ranks are the same). "Training accuracy"
 is on the set the model was trained on, with the labels it was trained on.
+
+The target (``target_mode``, :func:`search_target`): ``absolute`` (default, the authors'
+setting) searches each kind's ``target`` (0.9) for every model; a model whose training
+accuracy is below it cannot reach it at any ``m``, its search shrinks ``m`` to ``m_min``
+and the model looks maximally sharp. ``relative`` (Jiang et al. 2020: the largest
+perturbation whose accuracy deviates by at most 0.1 from the model's own) searches the
+model's unperturbed training accuracy minus ``deviation`` (0.1), at least 0. That
+accuracy is the one :func:`compute_sharpness` measures first: the whole training set,
+inference mode, the same inputs and precision as every probe (not metrics.json's
+``train_acc``, which training measures its own way); the same reference serves the four
+variants, so ``deviation`` means the same drop for each. Each measure's JSON records its
+``target`` and ``target_mode``; :func:`target_description` says it in words for tables.
 
 A search that did not converge and whose final interval ``[low, high]`` still has one
 end of the search interval is *at a bound* (``at_bound`` true, ``bound`` says which):
@@ -90,6 +111,8 @@ VARIANTS: dict[str, tuple[str, bool]] = {
     "alpha2": ("alpha", True),   # 1/alpha''
 }
 MEASURES = tuple(VARIANTS)
+#: How a search's target accuracy is set (module doc; :func:`search_target`).
+TARGET_MODES = ("absolute", "relative")
 
 #: docs/measures.md, "Sharpness searches". ``eval_batch_size`` and ``bf16`` are ours.
 DEFAULTS: dict = {
@@ -97,6 +120,8 @@ DEFAULTS: dict = {
     "seed": 0,
     "eval_batch_size": 1000,  # samples per evaluation forward pass (batch statistics of sigma''/alpha'')
     "bf16": True,             # bf16 autocast on CUDA (ignored on the CPU)
+    "target_mode": "absolute",  # absolute: each kind's target; relative: own accuracy - deviation
+    "deviation": 0.1,         # relative mode's accuracy drop (Jiang et al. 2020)
     "sigma": {
         "draws": 10,          # noise draws averaged per probe
         "subset": 0.1,        # fraction of the training set per draw
@@ -142,6 +167,8 @@ _RULES = {
     "seed": _NONNEG_INT,
     "eval_batch_size": _POSITIVE_INT,
     "bf16": (bool, lambda v: True, "true or false"),
+    "target_mode": (str, lambda v: v in TARGET_MODES, "absolute or relative"),
+    "deviation": _PROBABILITY,
     "sigma": {"draws": _POSITIVE_INT, "subset": _FRACTION, **_SEARCH_RULES},
     "alpha": {
         "lr": _POSITIVE, "lr_decay": _POSITIVE, "lr_decay_epoch": _NONNEG_INT,
@@ -212,8 +239,12 @@ def _checked_measures(value) -> list[str]:
 # ------------------------------------------------------------------- model-state helpers
 
 def perturbed_parameters(model: nn.Module, kernels_only: bool) -> list[nn.Parameter]:
-    """The tensors a measure perturbs: every trainable one, or kernels only (ndim > 1)."""
-    return [p for p in model.parameters() if p.requires_grad and (p.ndim > 1 or not kernels_only)]
+    """The tensors a measure perturbs: every trainable one, or the model's declared kernels
+    (:func:`intraclass.models.kernel_parameters`; ndim > 1 for a model that declares none)."""
+    from intraclass.models import kernel_parameters
+
+    chosen = kernel_parameters(model) if kernels_only else model.parameters()
+    return [p for p in chosen if p.requires_grad]
 
 
 @contextlib.contextmanager
@@ -224,6 +255,8 @@ def forward_mode(model: nn.Module, batch_stats: bool) -> Iterator[None]:
     Every module's ``training`` flag and every batch norm's ``track_running_stats`` are
     restored on exit. (``BatchNorm`` in training mode with ``track_running_stats=False``
     passes no running buffers to ``F.batch_norm``: batch statistics, buffers untouched.)
+    Layer, group and ViT LayerNorm layers keep no running statistics and always use the
+    data they are given: eval mode is all they need in either mode (module doc).
     """
     modes = [(module, module.training) for module in model.modules()]
     norms = [(module, module.track_running_stats) for module in model.modules()
@@ -449,6 +482,33 @@ def alpha_probe(model: nn.Module, evaluator: Evaluator, kernels_only: bool, sett
 _PROBES = {"sigma": sigma_probe, "alpha": alpha_probe}
 
 
+# ----------------------------------------------------------------------------- target
+
+def search_target(settings: Mapping, kind: str, train_accuracy: float) -> float:
+    """The training accuracy the ``kind`` (sigma | alpha) search aims at: ``settings[kind]
+    ["target"]`` (absolute) or ``train_accuracy - settings["deviation"]``, at least 0
+    (relative; module doc). ``settings``: resolved (:func:`resolve_settings`)."""
+    if settings["target_mode"] == "absolute":
+        return float(settings[kind]["target"])
+    return max(0.0, float(train_accuracy) - float(settings["deviation"]))
+
+
+def target_description(settings: Mapping | None) -> str:
+    """One sentence for a table's note: which target the study's searches used
+    (``settings``: the config's ``sharpness``, resolved here)."""
+    settings = resolve_settings(settings)
+    if settings["target_mode"] == "relative":
+        return (f"Sharpness searches target each model's own training accuracy minus "
+                f"{settings['deviation']:g} (relative target, Jiang et al. 2020).")
+    targets = {kind: settings[kind]["target"] for kind in ("sigma", "alpha")}
+    if targets["sigma"] == targets["alpha"]:
+        what = f"a training accuracy of {targets['sigma']:g}"
+    else:
+        what = f"a training accuracy of {targets['sigma']:g} (sigma) and {targets['alpha']:g} (alpha)"
+    return (f"Sharpness searches target {what} for every model (absolute target, the "
+            "authors' setting): a model below it ends on the search bound.")
+
+
 # ----------------------------------------------------------------------------- driver
 
 def measure_seed(seed: int, name: str) -> int:
@@ -464,7 +524,7 @@ def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     ``x``, ``y`` are moved to the model's device (keep them there to avoid a copy);
     ``preprocess`` maps a batch of ``x`` to the model input. Returns a JSON-ready dict:
     ``{"measures": {name: {value, m, accuracy, converged, trace, seconds, at_bound,
-    bound}}, "train_accuracy", "n_train", "device", "settings"}``. The model's parameters,
+    bound, target, target_mode}}, "train_accuracy", "n_train", "device", "settings"}``. The model's parameters,
     buffers and modes are the same afterwards, bit for bit.
     """
     log = log or log_default
@@ -480,13 +540,15 @@ def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
     results = {}
     for name in settings["measures"]:
         kind, kernels_only = VARIANTS[name]
-        if train_accuracy < settings[kind]["target"]:
+        target = search_target(settings, kind, train_accuracy)
+        if train_accuracy < target:
             log.warning("%s: the unperturbed training accuracy %.4f is below the target %.3g: "
                         "the search will shrink m towards %g and not converge",
-                        name, train_accuracy, settings[kind]["target"], settings[kind]["m_min"])
+                        name, train_accuracy, target, settings[kind]["m_min"])
         generator = torch.Generator(device=device).manual_seed(measure_seed(settings["seed"], name))
         probe = _PROBES[kind](model, evaluator, kernels_only, settings[kind], generator)
-        search = {k: settings[kind][k] for k in ("m_min", "m_max", "max_steps", "target", "tol", "min_width")}
+        search = {k: settings[kind][k] for k in ("m_min", "m_max", "max_steps", "tol", "min_width")}
+        search["target"] = target
         result = bisect(probe, name=name, log=log, **search)
         log.info("%s = 1/m = %.6g (m=%.6g, acc=%.4f, converged=%s) in %.1fs", name, result.value,
                  result.m, result.accuracy, result.converged, result.seconds)
@@ -494,7 +556,7 @@ def compute_sharpness(model: nn.Module, x: torch.Tensor, y: torch.Tensor,
             log.warning("%s: the search ended on the %s bound of [%g, %g] without reaching the "
                         "target: the value is flagged at_bound", name, result.bound,
                         search["m_min"], search["m_max"])
-        results[name] = asdict(result)
+        results[name] = {**asdict(result), "target": target, "target_mode": settings["target_mode"]}
     return {"measures": results, "train_accuracy": train_accuracy, "n_train": evaluator.size,
             "device": str(device), "settings": settings}
 
@@ -503,7 +565,8 @@ def skipped_result(settings: Mapping, status: str, reason: str | None) -> dict:
     """The JSON of a model whose status is not ok (:mod:`intraclass.status`): its status and
     reason, and every requested measure with a null value, not at a bound."""
     empty = {"value": None, "m": None, "accuracy": None, "converged": False, "trace": [],
-             "seconds": 0.0, "at_bound": False, "bound": None}
+             "seconds": 0.0, "at_bound": False, "bound": None, "target": None,
+             "target_mode": settings.get("target_mode", DEFAULTS["target_mode"])}
     return {"status": status, "reason": reason,
             "measures": {name: dict(empty) for name in settings["measures"]},
             "train_accuracy": None, "n_train": None, "device": None, "settings": settings}
