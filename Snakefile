@@ -30,6 +30,7 @@ include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/blackbox.smk"
 include: "workflow/rules/rotation.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/report.smk"
 
 
 rule all:

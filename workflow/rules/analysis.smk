@@ -83,7 +83,8 @@ for _fig in FIGURES:
                 caption=f"../report/fig{_fig}.rst",
                 category="Figures",
                 subcategory="{study}",
-                labels={"figure": f"Figure {_fig}"},
+                # zero-padded: the report sorts labels as text ("Figure 11" before "Figure 3")
+                labels={"figure": f"Figure {_fig.zfill(2)}"},
             ),
         log:
             f"{RESULTS}/logs/{{study}}/figures/fig{_fig}.log",

@@ -110,6 +110,8 @@ def final_targets():
     for name, s in STUDIES.items():
         targets += expand(f"{RESULTS}/{name}/tables/kendall.{{ext}}", ext=("csv", "md", "tex"))
         targets += expand(f"{RESULTS}/{name}/figures/fig{{fig}}.{{ext}}", fig=study_figures(s), ext=("pdf", "png"))
+        # the tables as HTML for the report (workflow/rules/report.smk)
+        targets += expand(f"{RESULTS}/{name}/tables/{{table}}.html", table=REPORT_TABLES)
     return targets
 
 
