@@ -30,6 +30,7 @@ include: "workflow/rules/sharpness.smk"
 include: "workflow/rules/blackbox.smk"
 include: "workflow/rules/rotation.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/paper.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -37,3 +38,4 @@ rule all:
     default_target: True
     input:
         final_targets(),
+        paper_targets(),
