@@ -1,16 +1,20 @@
-"""Architectures of the paper (appendix A.2), BN->ReLU sites, and checkpoint round trips."""
+"""Architectures of the paper (appendix A.2), their measured sites, and checkpoint round trips.
+
+The ViT, the normalization variants and the protocol's references: tests/test_architectures.py."""
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
+from intraclass.archspec import NORMS, site_widths
 from intraclass.models import (
-    ConvBNReLU,
+    ConvNormReLU,
     bn_relu_sites,
     build_model,
     count_neurons,
     load_checkpoint,
+    measured_sites,
     read_checkpoint,
     save_checkpoint,
 )
@@ -30,8 +34,33 @@ def _count_layers(model: nn.Module) -> int:
 
 @pytest.mark.parametrize("arch,width,depth,total", PAPER_TOTALS)
 def test_neuron_totals_match_paper(arch, width, depth, total):
+    """Through the protocol: the declared sites' widths, and the config check's widths."""
     model = build_model(arch, num_classes=10, in_channels=3, width=width, depth=depth)
     assert count_neurons(model) == total
+    assert sum(site.width for site in measured_sites(model)) == total
+    assert sum(site_widths(arch, width, depth, 32)) == total
+    assert all(site.reduction == "space" and site.name.endswith(".bn") for site in measured_sites(model))
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("arch,width,depth,total", PAPER_TOTALS)
+def test_every_norm_keeps_the_paper_totals(arch, width, depth, total, norm):
+    assert sum(site_widths({"name": arch, "norm": norm}, width, depth)) == total
+    if (width, depth) == (1.0, 1.0):  # building is slow at paper widths: once per norm
+        assert count_neurons(build_model(arch, 10, 3, norm=norm)) == total
+
+
+def test_paper_models_keep_their_site_names_and_state_dict_keys():
+    """Checkpoints and stores of the first release: same module paths, same keys."""
+    vgg = build_model("vgg", 10, 3, base_width=4)
+    assert [s.name for s in measured_sites(vgg)][:3] == ["stages.0.0.bn", "stages.0.1.bn", "stages.1.0.bn"]
+    assert list(vgg.state_dict())[:7] == [
+        "stages.0.0.conv.weight", "stages.0.0.bn.weight", "stages.0.0.bn.bias",
+        "stages.0.0.bn.running_mean", "stages.0.0.bn.running_var", "stages.0.0.bn.num_batches_tracked",
+        "stages.0.1.conv.weight"]
+    resnet = build_model("resnet", 10, 3, base_width=4)
+    assert [s.name for s in measured_sites(resnet)][:2] == ["stages.0.0.unit1.bn", "stages.0.0.unit2.bn"]
+    assert "stages.1.0.shortcut.weight" in resnet.state_dict()
 
 
 @pytest.mark.parametrize("arch,depth,layers", [("vgg", 1.0, 9), ("vgg", 1.5, 13),
@@ -45,7 +74,8 @@ def test_layer_counts_match_paper(arch, depth, layers):
 def test_totals_scale_with_base_width(arch, per_stage, base_width):
     model = build_model(arch, 10, 1, base_width=base_width)
     assert count_neurons(model) == per_stage * base_width * (1 + 2 + 4 + 8)
-    widths = [bn.num_features for _, bn in bn_relu_sites(model)]
+    widths = [site.width for site in measured_sites(model)]
+    assert widths == [bn.num_features for _, bn in bn_relu_sites(model)]
     stage_of = [w // base_width for w in widths]  # 1, 2, 4, 8: non-decreasing in forward order
     assert stage_of == sorted(stage_of)
     assert all(stage_of.count(s) == per_stage for s in (1, 2, 4, 8))
@@ -84,13 +114,13 @@ def test_sites_in_forward_order_and_feed_relu(arch):
         if call[0] == "bn":
             nxt = calls[i + 1]
             assert nxt[0] == "relu" and torch.equal(nxt[2], call[2])
-    assert len(sites) == sum(isinstance(m, ConvBNReLU) for m in model.modules())
+    assert len(sites) == sum(isinstance(m, ConvNormReLU) for m in model.modules())
 
 
 def test_pre_activations_survive_relu():
     """Non in-place ReLU: the stored BN output keeps its negative values."""
     model = build_model("vgg", 3, 1, base_width=4).eval()
-    _name, bn = bn_relu_sites(model)[0]
+    bn = measured_sites(model)[0].module
     seen = []
     bn.register_forward_hook(lambda m, i, o: seen.append(o))
     model(torch.randn(4, 1, 8, 8))

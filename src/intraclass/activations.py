@@ -1,10 +1,13 @@
-"""Activation cache: the pre-activations of every BN->ReLU site, stored in Zarr v3.
+"""Activation cache: the pre-activations of every measured site, stored in Zarr v3.
 
 What is stored (paper section 2.1; docs/measures.md, "Representation"): for each sample and
-each neuron (one channel of a BN->ReLU site, :func:`intraclass.models.bn_relu_sites`),
-the *pre-activation* -- the batch-norm output, before the ReLU -- reduced over space by
-a global max. Post-ReLU activations are ``max(0, .)`` of it (max commutes with ReLU), so
-every measure (c1-c4) reads this one array per layer.
+each neuron (one unit of a measured site the model declares,
+:func:`intraclass.models.measured_sites`; for the paper's CNNs one channel of a BN->ReLU
+site), the *pre-activation* -- e.g. the batch-norm output, before the ReLU -- reduced by
+the site's reduction: a global max over space (CNNs) or over tokens (ViT),
+:func:`intraclass.archspec.reduce_output`. Post-ReLU activations are ``max(0, .)`` of it
+(max commutes with ReLU), so every measure (c1-c4) reads this one array per layer.
+Extraction hooks the declared sites' modules; it never looks at module types.
 
 Store layout (one directory ``{checkpoint}.zarr``, a Zarr v3 group)::
 
@@ -40,6 +43,8 @@ node's).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import shutil
@@ -52,6 +57,7 @@ import numpy as np
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 
+from intraclass.archspec import MeasuredSite, reduce_output
 from intraclass.runtime import atomic_target, pick_device, replace_dir, require_keys
 
 if TYPE_CHECKING:  # torch is imported where it runs: reading a store needs only numpy + zarr
@@ -380,36 +386,52 @@ def open_store(path: str | os.PathLike) -> ActivationStore:
 
 def spatial_max(t: torch.Tensor) -> torch.Tensor:
     """(N, C, *spatial) -> (N, C) by a max over space; (N, C) is returned as is."""
-    return t if t.ndim == 2 else t.amax(dim=tuple(range(2, t.ndim)))
+    return reduce_output(t, "space")
+
+
+#: A site as the capture functions take it: a declared :class:`MeasuredSite`, or a
+#: ``(name, module)`` pair read as a site reduced over space whose width the data tells.
+SiteLike = MeasuredSite | tuple[str, "nn.Module"]
+
+
+def as_site(site: SiteLike) -> MeasuredSite:
+    """``site`` as a :class:`MeasuredSite` (a pair gets reduction ``space``, width None)."""
+    if isinstance(site, MeasuredSite):
+        return site
+    name, module = site
+    return MeasuredSite(str(name), None, "space", module)
 
 
 class SiteRecorder:
-    """Forward hooks on the BN modules of the sites: record ``spatial_max(BN output)``.
+    """Forward hooks on the sites' modules: record each site's reduced output
+    (:func:`intraclass.archspec.reduce_output`: max over space or over tokens).
 
     ``pop()`` returns, in site order, one (batch, neurons) float32 tensor per site for
     the last forward pass and clears them; a site that ran zero or several times in
     that pass is an error (the model is not the site list's model).
     """
 
-    def __init__(self, sites: Sequence[tuple[str, nn.Module]]):
-        self.sites = list(sites)
+    def __init__(self, sites: Sequence[SiteLike]):
+        self.sites = [as_site(site) for site in sites]
         self.handles: list = []
         self.outputs: list[list[torch.Tensor]] = [[] for _ in self.sites]
 
     def __enter__(self) -> SiteRecorder:
-        for i, (_, module) in enumerate(self.sites):
-            self.handles.append(module.register_forward_hook(self._hook(i)))
+        for i, site in enumerate(self.sites):
+            self.handles.append(site.module.register_forward_hook(self._hook(i)))
         return self
 
     def _hook(self, i: int) -> Callable:
+        reduction = self.sites[i].reduction
+
         def record(module, inputs, output):
-            self.outputs[i].append(spatial_max(output.detach()).float())
+            self.outputs[i].append(reduce_output(output.detach(), reduction).float())
         return record
 
     def pop(self) -> list[torch.Tensor]:
-        counts = {name: len(out) for (name, _), out in zip(self.sites, self.outputs)}
+        counts = {site.name: len(out) for site, out in zip(self.sites, self.outputs)}
         if any(c != 1 for c in counts.values()):
-            raise RuntimeError(f"each BN->ReLU site must run once per forward pass: {counts}")
+            raise RuntimeError(f"each measured site must run once per forward pass: {counts}")
         batch = [out[0] for out in self.outputs]
         self.outputs = [[] for _ in self.sites]
         return batch
@@ -420,7 +442,7 @@ class SiteRecorder:
         self.handles = []
 
 
-def iter_preactivations(model: nn.Module, sites: Sequence[tuple[str, nn.Module]],
+def iter_preactivations(model: nn.Module, sites: Sequence[SiteLike],
                         images: np.ndarray, indices: np.ndarray,
                         preprocess: Callable[[torch.Tensor], torch.Tensor], *,
                         batch_size: int, device: torch.device) -> Iterator[list[np.ndarray]]:
@@ -482,27 +504,45 @@ def extraction_indices(dataset, split: str, per_class: int | None, seed: int,
 def write_preactivations(path: str | os.PathLike, model: nn.Module, images: np.ndarray,
                          indices: np.ndarray, fine: np.ndarray, coarse: np.ndarray | None,
                          preprocess: Callable[[torch.Tensor], torch.Tensor], *,
-                         sites: Sequence[tuple[str, nn.Module]], batch_size: int,
+                         sites: Sequence[SiteLike], batch_size: int,
                          device: torch.device, dtype: str = "float32", compressor: str = "zstd",
                          attrs: dict | None = None, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
                          progress: Callable[[int, int], None] | None = None) -> Path:
     """Run ``images[indices]`` through ``model`` and stream the site pre-activations to a store.
 
     ``fine``/``coarse`` are the labels of the selected samples (aligned with ``indices``).
-    Returns the store's path; nothing is at ``path`` until the store is complete.
+    Each layer's width is what its site's output gives in the first batch; a declared
+    width that differs is an error. Returns the store's path; nothing is at ``path``
+    until the store is complete.
     """
     indices = np.asarray(indices, dtype=np.int64)
-    sites = list(sites)
-    layers = [(name, int(module.num_features)) for name, module in sites]
-    with StoreWriter(path, layers, len(indices), fine=fine, coarse=coarse, indices=indices,
-                     dtype=dtype, compressor=compressor, attrs=attrs,
-                     chunk_bytes=chunk_bytes) as writer:
-        for batch in iter_preactivations(model, sites, images, indices, preprocess,
-                                         batch_size=batch_size, device=device):
-            writer.append(batch)
-            if progress is not None:
-                progress(writer.written, len(indices))
-        return writer.close()
+    if len(indices) < 1:
+        raise ValueError("n_samples must be positive, got 0 indices to extract")
+    sites = [as_site(site) for site in sites]
+    batches = iter_preactivations(model, sites, images, indices, preprocess,
+                                  batch_size=batch_size, device=device)
+    with contextlib.closing(batches):
+        first = next(batches)
+        layers = site_layers(sites, first)
+        with StoreWriter(path, layers, len(indices), fine=fine, coarse=coarse, indices=indices,
+                         dtype=dtype, compressor=compressor, attrs=attrs,
+                         chunk_bytes=chunk_bytes) as writer:
+            for batch in itertools.chain([first], batches):
+                writer.append(batch)
+                if progress is not None:
+                    progress(writer.written, len(indices))
+            return writer.close()
+
+
+def site_layers(sites: Sequence[MeasuredSite], batch: Sequence[np.ndarray]) -> list[tuple[str, int]]:
+    """``(name, neurons)`` of each site from one batch of its (rows, neurons) outputs;
+    ``ValueError`` when a site's output disagrees with its declared width."""
+    layers = [(site.name, int(np.shape(values)[1])) for site, values in zip(sites, batch)]
+    wrong = [f"{site.name} declares {site.width}, gives {k}"
+             for site, (_, k) in zip(sites, layers) if site.width is not None and site.width != k]
+    if wrong:
+        raise ValueError(f"measured sites disagree with their outputs: {'; '.join(wrong)}")
+    return layers
 
 
 def checkpoint_file(weights: str | os.PathLike, checkpoint: str) -> Path:
@@ -527,7 +567,7 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     """
     from intraclass.augment import Normalizer
     from intraclass.data import load_dataset, training_indices
-    from intraclass.models import bn_relu_sites, load_checkpoint
+    from intraclass.models import load_checkpoint, measured_sites
 
     require_keys(extract, ("split", "per_class", "dtype", "batch_size", "compressor", "seed"), "extract")
     require_keys(training, ("train_per_class", "data_seed", "device"), "training")
@@ -545,7 +585,7 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
     images = dataset.x_train if split == "train" else dataset.x_test
     fine = np.asarray(dataset.labels(split, "fine"))[indices]
     coarse = np.asarray(dataset.labels(split, "coarse"))[indices] if dataset.has_hierarchy else None
-    sites = bn_relu_sites(model)
+    sites = measured_sites(model)
     attrs = {
         "model_id": str(ckpt["hparams"].get("id", "")), "checkpoint": checkpoint,
         "epoch": int(ckpt["epoch"]), "trained_on": str(ckpt["labels"]), "weights": str(path),
@@ -556,10 +596,11 @@ def extract_checkpoint(weights: str | os.PathLike, data: str | os.PathLike,
         "fine_names": list(dataset.fine_names),
         "coarse_names": list(dataset.coarse_names) if dataset.has_hierarchy else None,
         "device": str(device), "precision": "float32",
-        "pooling": "global max over space of the BN output (before ReLU)",
+        # for the paper's CNNs: "global max over space of the BN output (before ReLU)"
+        "pooling": "; ".join(dict.fromkeys(site.describe() for site in sites)),
     }
     log.info("extracting %s: %d samples (%s split) x %d sites (%d neurons) on %s",
-             path, len(indices), split, len(sites), sum(m.num_features for _, m in sites), device)
+             path, len(indices), split, len(sites), sum(site.width for site in sites), device)
     started, last = time.perf_counter(), [0.0]
 
     def progress(done: int, total: int) -> None:

@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from intraclass.archspec import site_widths  # widths of the measured sites, without torch
 from intraclass.names import AXES, AXIS_COLUMNS  # AXES is used here and by the rules
 
 #: Settings that change how a job runs but not what it computes. Rules leave them out of
@@ -208,6 +209,7 @@ def check_study(name: str, study: dict, settings: bool = True) -> None:
     """What the schema cannot say about one (schema-validated) study; ``settings`` as in
     :func:`validate_config`. Each failure is a :class:`ConfigError` naming key and value."""
     where = f"studies.{name}"
+    _check_arch(where, study["arch"])
     _check_evolution(where, study)
     _check_extract(where, study)
     models = expand_grid(study["grid"], study["seeds"], study["arch"]["name"])
@@ -216,6 +218,17 @@ def check_study(name: str, study: dict, settings: bool = True) -> None:
         _check_sizes(where, study, models)
         _check_sharpness(where, study["sharpness"])
         _check_figures(where, study["figures"], {m.id for m in models})
+
+
+def _check_arch(where: str, arch: dict) -> None:
+    """The ``arch`` keys apply to its ``name`` (norm: CNNs; patch, blocks, heads, mlp_ratio:
+    ViT), by the models' own rule (:func:`intraclass.archspec.check_options`; no torch)."""
+    from intraclass.archspec import ARCH_KEYS, check_options
+
+    try:
+        check_options(arch["name"], {k: arch[k] for k in ARCH_KEYS if k in arch})
+    except ValueError as error:
+        raise ConfigError(f"{where}.arch: {error}") from None
 
 
 def _check_evolution(where: str, study: dict) -> None:
@@ -260,18 +273,6 @@ def _check_kendall_groups(where: str, models: list[ModelConfig]) -> None:
         )
 
 
-def site_widths(arch: str, width: float, depth: float, base_width: int) -> list[int]:
-    """Neurons of each measured layer (BN->ReLU site) of a model, in forward order, without
-    building it (:mod:`intraclass.models`, paper appendix A.2): each of the four stages
-    holds ``units_per_stage(depth)`` conv units (VGG) or residual blocks of two sites
-    (ResNet), all at the stage's width. Tested against the built models."""
-    from intraclass.models import stage_widths, units_per_stage
-
-    per_unit = 1 if arch == "vgg" else 2
-    units = units_per_stage(depth) * per_unit
-    return [w for w in stage_widths(width, base_width) for _ in range(units)]
-
-
 def _check_sizes(where: str, study: dict, models: list[ModelConfig]) -> None:
     """k of each measure (a top-k mean over neurons or layers, paper Eqs. 1-4) and
     layer_k (top-k neurons within each layer, Figure 5) fit every model of the grid.
@@ -280,7 +281,10 @@ def _check_sizes(where: str, study: dict, models: list[ModelConfig]) -> None:
 
     measures = study["measures"]
     for model in models:
-        sites = site_widths(study["arch"]["name"], model.width, model.depth, study["arch"]["base_width"])
+        try:
+            sites = site_widths(study["arch"], model.width, model.depth)
+        except ValueError as error:  # e.g. a ViT width that heads do not divide
+            raise ConfigError(f"{where}.arch: {error} (model {model.id})") from None
         units = {"neuron": (sum(sites), "neurons"), "layer": (len(sites), "measured layers")}
         for measure, k in measures["k"].items():
             level = registry.get(measure).level

@@ -1,4 +1,5 @@
-"""The paper's VGG and Wide ResNet variants, their BN->ReLU sites, and checkpoints.
+"""The paper's VGG and Wide ResNet variants (and a small ViT), their measured sites, and
+checkpoints.
 
 Architecture (paper appendix A.2; docs/training.md, "Architectures"): four stages separated
 by three 2x2 max-pools; the first stage is ``round(base_width * width)`` channels wide
@@ -20,6 +21,26 @@ the depth down exactly:
   the identity, or a 1x1 convolution (no BN, not counted as a layer, as in ResNet layer
   counts) where the width changes at the first block of stages 2-4.
 
+Normalization (``norm``, :data:`intraclass.archspec.NORMS`; the paper's is ``batch``):
+every conv unit is ``conv3x3 -> norm -> ReLU`` with
+
+* ``batch``: ``BatchNorm2d`` (module ``bn``; the paper's models, unchanged);
+* ``layer``: layer norm over each sample's whole feature map (channels and space), with a
+  per-channel scale and shift: ``GroupNorm(1, C)`` (module ``norm``);
+* ``group``: group norm (Wu & He 2018) with ``gcd(C, 32)`` groups: their 32 groups at
+  every width the paper uses (16 at 48 channels), fewer at tiny widths (module ``norm``);
+* ``none``: no normalization; the convolution then has a bias (module ``conv``).
+
+Measured sites (the architecture protocol; :class:`intraclass.archspec.MeasuredSite`):
+every model has ``measured_sites()``, its sites in network order, and
+``kernel_parameters()``, its kernels. A CNN's site is the output of each conv unit's
+norm (``...bn``/``...norm``), or of its convolution without a norm (``...conv``): the
+tensor the ReLU receives, one neuron per channel, reduced by the global max over space.
+Its kernels are the tensors with more than one dimension (convolution and dense weights):
+what the paper's "kernels only" names, unchanged from the first release. Stages that need
+sites or kernels read them through :func:`measured_sites` and :func:`kernel_parameters`,
+never through module types. The Vision Transformer is in :mod:`intraclass.vit`.
+
 Choices the paper leaves open, made here and documented once:
 
 * Dropout (rate ``dropout``): VGG, after each of the three max-pools and before the
@@ -29,13 +50,14 @@ Choices the paper leaves open, made here and documented once:
 * The stages end with a global average pool, so any input size works; the max-pools use
   ``ceil_mode=True`` so that odd sizes keep their border row and tiny inputs (8x8 down
   to 1x1) never collapse to zero.
-* ReLUs are not in-place: a forward hook on a site's BN sees the pre-activations
+* ReLUs are not in-place: a forward hook on a site's module sees the pre-activations
   unchanged (the activation extractor relies on it).
 * Weight initialisation: PyTorch's defaults.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -43,31 +65,60 @@ from typing import Any
 import torch
 from torch import nn
 
+from intraclass.archspec import (  # noqa: F401  (re-exported: the sizes live there, torch-free)
+    ARCHITECTURES,
+    NUM_STAGES,
+    MeasuredSite,
+    check_options,
+    stage_widths,
+    units_per_stage,
+)
 from intraclass.runtime import write_atomic
 
-ARCHITECTURES = ("vgg", "resnet")
-NUM_STAGES = 4
 CHECKPOINT_KEYS = ("state_dict", "arch_spec", "hparams", "labels", "epoch")
+GROUP_NORM_GROUPS = 32  # Wu & He 2018's default; gcd(C, 32) groups at C channels
 
 
-class ConvBNReLU(nn.Sequential):
-    """conv3x3 (no bias: BN follows) -> BatchNorm -> ReLU; ``bn`` is one BN->ReLU site."""
+def make_norm(norm: str, channels: int) -> nn.Module:
+    """The normalization layer of a conv unit (module doc, "Normalization")."""
+    if norm == "batch":
+        return nn.BatchNorm2d(channels)
+    if norm == "layer":
+        return nn.GroupNorm(1, channels)
+    if norm == "group":
+        return nn.GroupNorm(math.gcd(channels, GROUP_NORM_GROUPS), channels)
+    raise ValueError(f"norm must be one of batch, layer, group (or none: no layer), got {norm!r}")
 
-    def __init__(self, in_channels: int, out_channels: int):
+
+class ConvNormReLU(nn.Sequential):
+    """conv3x3 -> norm -> ReLU, one measured site (module doc, "Normalization").
+
+    ``norm="batch"`` registers ``conv`` (no bias), ``bn``, ``relu``: the paper's unit, with
+    the state-dict keys of the first release. ``layer``/``group``: ``conv``, ``norm``,
+    ``relu``; ``none``: ``conv`` (with bias), ``relu``. ``site`` is the attribute name of
+    the module whose output is the pre-activation."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm: str = "batch"):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=False)
-        self.bn = nn.BatchNorm2d(out_channels)
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1, bias=norm == "none")
+        self.site = "conv"
+        if norm != "none":
+            self.site = "bn" if norm == "batch" else "norm"
+            self.add_module(self.site, make_norm(norm, out_channels))
         self.relu = nn.ReLU(inplace=False)
+        self.width = out_channels
+        self.preactivation = {"bn": "BN output", "norm": f"{norm} norm output",
+                              "conv": "convolution output"}[self.site]
 
 
 class ResidualBlock(nn.Module):
-    """``shortcut(x) + unit2(dropout(unit1(x)))`` with two ConvBNReLU units (2 sites)."""
+    """``shortcut(x) + unit2(dropout(unit1(x)))`` with two conv units (2 sites)."""
 
-    def __init__(self, in_channels: int, out_channels: int, dropout: float):
+    def __init__(self, in_channels: int, out_channels: int, dropout: float, norm: str = "batch"):
         super().__init__()
-        self.unit1 = ConvBNReLU(in_channels, out_channels)
+        self.unit1 = ConvNormReLU(in_channels, out_channels, norm)
         self.dropout = nn.Dropout(dropout)
-        self.unit2 = ConvBNReLU(out_channels, out_channels)
+        self.unit2 = ConvNormReLU(out_channels, out_channels, norm)
         self.shortcut = (
             nn.Identity()
             if in_channels == out_channels
@@ -106,41 +157,29 @@ class StagedCNN(nn.Module):
         x = torch.flatten(nn.functional.adaptive_avg_pool2d(x, 1), 1)  # (N, features)
         return self.fc(self.head_dropout(x))
 
+    def measured_sites(self) -> list[MeasuredSite]:
+        """One site per conv unit, in forward order (modules are registered in forward
+        order, so ``named_modules`` order is the forward order; tests check it with hooks)."""
+        return [MeasuredSite(f"{name}.{unit.site}", unit.width, "space", getattr(unit, unit.site),
+                             preactivation=unit.preactivation)
+                for name, unit in self.named_modules() if isinstance(unit, ConvNormReLU)]
 
-def stage_widths(width: float = 1.0, base_width: int = 32) -> list[int]:
-    """Channels of the four stages: ``round(base_width * width)`` doubling per stage."""
-    first = round(base_width * width)
-    if first < 1:
-        raise ValueError(f"base_width * width = {base_width * width} gives no channels")
-    return [first * 2**s for s in range(NUM_STAGES)]
-
-
-def units_per_stage(depth: float = 1.0) -> int:
-    """Conv units (VGG) or residual blocks (ResNet) per stage: 2 at depth x1, 3 at x1.5."""
-    units = round(2 * depth)
-    if units < 1:
-        raise ValueError(f"depth factor {depth} gives no layers per stage")
-    return units
+    def kernel_parameters(self) -> list[nn.Parameter]:
+        """Convolution and dense weights: the parameters with more than one dimension."""
+        return [p for p in self.parameters() if p.ndim > 1]
 
 
-def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.0,
-                depth: float = 1.0, base_width: int = 32, dropout: float = 0.0) -> nn.Module:
-    """Build the paper's VGG (``arch="vgg"``) or Wide ResNet (``"resnet"``); see module doc."""
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"arch must be one of {ARCHITECTURES}, got {arch!r}")
-    if int(num_classes) < 2 or int(in_channels) < 1:
-        raise ValueError(f"need num_classes >= 2 and in_channels >= 1, "
-                         f"got {num_classes} and {in_channels}")
-    if not 0.0 <= float(dropout) < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+def build_cnn(arch: str, num_classes: int, in_channels: int, width: float, depth: float,
+              base_width: int, dropout: float, norm: str) -> StagedCNN:
+    """The paper's VGG or Wide ResNet (module doc) with normalization ``norm``."""
     widths = stage_widths(width, base_width)
     units = units_per_stage(depth)
     stages: list[nn.Module] = []
+    previous = in_channels
     if arch == "vgg":
         stem: nn.Module = nn.Identity()
-        previous = in_channels
         for w in widths:
-            layers = [ConvBNReLU(previous if u == 0 else w, w) for u in range(units)]
+            layers = [ConvNormReLU(previous if u == 0 else w, w, norm) for u in range(units)]
             stages.append(nn.Sequential(*layers))
             previous = w
         pool_dropout = head_dropout = dropout
@@ -148,27 +187,63 @@ def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.
         stem = nn.Conv2d(in_channels, widths[0], 3, padding=1, bias=False)
         previous = widths[0]
         for w in widths:
-            blocks = [ResidualBlock(previous if b == 0 else w, w, dropout) for b in range(units)]
+            blocks = [ResidualBlock(previous if b == 0 else w, w, dropout, norm)
+                      for b in range(units)]
             stages.append(nn.Sequential(*blocks))
             previous = w
         pool_dropout = head_dropout = 0.0
     return StagedCNN(stem, stages, pool_dropout, head_dropout, widths[-1], num_classes)
 
 
-def bn_relu_sites(model: nn.Module) -> list[tuple[str, nn.BatchNorm2d]]:
-    """The BatchNorm modules whose output feeds a ReLU, in forward order, with their names.
+def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.0,
+                depth: float = 1.0, base_width: int = 32, dropout: float = 0.0,
+                **options: Any) -> nn.Module:
+    """Build the paper's VGG (``arch="vgg"``), Wide ResNet (``"resnet"``) or the small
+    ViT (``"vit"``, :mod:`intraclass.vit`). ``options``: ``norm`` (CNNs) or ``patch``,
+    ``blocks``, ``heads``, ``mlp_ratio`` (ViT), defaults filled in
+    (:func:`intraclass.archspec.check_options`); the kwargs are a checkpoint's ``arch_spec``."""
+    options = check_options(arch, options)  # names an arch or option that does not exist
+    if int(num_classes) < 2 or int(in_channels) < 1:
+        raise ValueError(f"need num_classes >= 2 and in_channels >= 1, "
+                         f"got {num_classes} and {in_channels}")
+    if not 0.0 <= float(dropout) < 1.0:
+        raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+    if arch == "vit":
+        from intraclass.vit import build_vit
 
-    These are the paper's neurons (section 2: one neuron per channel of a BN->ReLU
-    site). Modules are registered in forward order, so ``named_modules`` order is the
-    forward order (tests check it with hooks).
-    """
-    return [(f"{name}.bn", unit.bn) for name, unit in model.named_modules()
-            if isinstance(unit, ConvBNReLU)]
+        return build_vit(num_classes, in_channels, width, depth, base_width, dropout, **options)
+    return build_cnn(arch, num_classes, in_channels, width, depth, base_width, dropout, **options)
+
+
+def measured_sites(model: nn.Module) -> list[MeasuredSite]:
+    """The model's measured sites in network order (the architecture protocol, module doc);
+    ``TypeError`` for a model that does not declare them."""
+    declared = getattr(model, "measured_sites", None)
+    if not callable(declared):
+        raise TypeError(f"{type(model).__name__} does not declare its measured sites: give it a "
+                        "measured_sites() method returning intraclass.archspec.MeasuredSite's")
+    return list(declared())
+
+
+def kernel_parameters(model: nn.Module) -> list[nn.Parameter]:
+    """The model's kernels (sharpness's "kernels only", layer rotation): its own
+    ``kernel_parameters()`` when it declares them, else the parameters with more than one
+    dimension (convolution and dense weights), the definition of the paper's CNNs."""
+    declared = getattr(model, "kernel_parameters", None)
+    if callable(declared):
+        return list(declared())
+    return [p for p in model.parameters() if p.ndim > 1]
+
+
+def bn_relu_sites(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    """``(name, module)`` of each measured site, in network order (:func:`measured_sites`;
+    for the paper's models, the BatchNorm modules whose output feeds a ReLU)."""
+    return [(site.name, site.module) for site in measured_sites(model)]
 
 
 def count_neurons(model: nn.Module) -> int:
-    """Total channels over the BN->ReLU sites (960/1440 VGG, 1920/2880 ResNet at base 32)."""
-    return sum(bn.num_features for _, bn in bn_relu_sites(model))
+    """Total width of the measured sites (960/1440 VGG, 1920/2880 ResNet at base 32)."""
+    return sum(site.width for site in measured_sites(model))
 
 
 def _plain(value: Any, where: str) -> Any:

@@ -27,12 +27,21 @@ statistics mode"):
 
 * ``sigma1`` = 1/sigma', ``alpha1`` = 1/alpha': every trainable tensor is perturbed, the
   model in inference mode (batch norm uses its running statistics, dropout off).
-* ``sigma2`` = 1/sigma'', ``alpha2`` = 1/alpha'': kernels only (tensors with ndim > 1:
-  convolution and dense weights), batch norm normalises with the statistics of each
-  evaluation batch, dropout off. The running statistics are never updated (batch norm
-  is run with ``track_running_stats=False`` for the probe), so with batch statistics the
-  result depends on ``eval_batch_size`` (the ascent batches of alpha'' have
-  ``alpha.batch_size`` samples); evaluation splits a subset into equal batches.
+* ``sigma2`` = 1/sigma'', ``alpha2`` = 1/alpha'': kernels only (the tensors the model
+  declares as kernels, :func:`intraclass.models.kernel_parameters`: for the paper's CNNs
+  the tensors with ndim > 1, convolution and dense weights; for the ViT the weights of
+  its patch convolution and dense layers, not its LayerNorm parameters), batch norm
+  normalises with the statistics of each evaluation batch, dropout off. The running
+  statistics are never updated (batch norm is run with ``track_running_stats=False`` for
+  the probe), so with batch statistics the result depends on ``eval_batch_size`` (the
+  ascent batches of alpha'' have ``alpha.batch_size`` samples); evaluation splits a
+  subset into equal batches.
+* Other normalizations (``arch.norm`` layer or group, the ViT's LayerNorm) and networks
+  without one: "batch-statistics mode" means that every normalization uses the
+  statistics of the data it is given, not stored ones. Layer and group norm always do
+  (per sample, no running statistics), so they run the same in both modes, and a network
+  without normalization has nothing to switch: for them sigma''/alpha'' differ from
+  sigma'/alpha' only in perturbing kernels only. Only batch norm changes mode.
 
 The magnitude ``m`` is found by bisection (Jiang et al., Algorithm 1): the training
 accuracy decreases with ``m``; start with ``[m_min, m_max]`` (sigma: [0, 2], alpha:
@@ -230,8 +239,12 @@ def _checked_measures(value) -> list[str]:
 # ------------------------------------------------------------------- model-state helpers
 
 def perturbed_parameters(model: nn.Module, kernels_only: bool) -> list[nn.Parameter]:
-    """The tensors a measure perturbs: every trainable one, or kernels only (ndim > 1)."""
-    return [p for p in model.parameters() if p.requires_grad and (p.ndim > 1 or not kernels_only)]
+    """The tensors a measure perturbs: every trainable one, or the model's declared kernels
+    (:func:`intraclass.models.kernel_parameters`; ndim > 1 for a model that declares none)."""
+    from intraclass.models import kernel_parameters
+
+    chosen = kernel_parameters(model) if kernels_only else model.parameters()
+    return [p for p in chosen if p.requires_grad]
 
 
 @contextlib.contextmanager
@@ -242,6 +255,8 @@ def forward_mode(model: nn.Module, batch_stats: bool) -> Iterator[None]:
     Every module's ``training`` flag and every batch norm's ``track_running_stats`` are
     restored on exit. (``BatchNorm`` in training mode with ``track_running_stats=False``
     passes no running buffers to ``F.batch_norm``: batch statistics, buffers untouched.)
+    Layer, group and ViT LayerNorm layers keep no running statistics and always use the
+    data they are given: eval mode is all they need in either mode (module doc).
     """
     modes = [(module, module.training) for module in model.modules()]
     norms = [(module, module.track_running_stats) for module in model.modules()

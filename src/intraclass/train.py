@@ -79,6 +79,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from intraclass import archspec
 from intraclass.augment import Normalizer, channel_stats, random_shift_flip, shift_flip
 from intraclass.models import build_model, load_error_message, place, save_checkpoint
 from intraclass.runtime import pick_device, require_keys, write_atomic
@@ -396,10 +397,12 @@ def _setup(data: TrainData, model_params: dict, arch: dict, labels: str, trainin
            settings: TrainSettings, device: torch.device, outputs: TrainOutputs) -> _Job:
     """Seeded model (its initial weights written to ``init.pt``), optimizer, scheduler,
     data on the device, normalization statistics of the training set."""
-    arch_spec = dict(arch=arch["name"], num_classes=int(data.num_classes),
-                     in_channels=int(data.x_train.shape[-1]), width=float(model_params["width"]),
-                     depth=float(model_params["depth"]), base_width=int(arch.get("base_width", 32)),
-                     dropout=float(model_params["dropout"]))
+    # the paper's CNNs get the same spec dict as before norms and the ViT existed
+    arch_spec = archspec.arch_spec(arch, num_classes=int(data.num_classes),
+                                   in_channels=int(data.x_train.shape[-1]),
+                                   width=float(model_params["width"]),
+                                   depth=float(model_params["depth"]),
+                                   dropout=float(model_params["dropout"]))
     hparams = dict(model_params)
     # what determines the result (not device, eval batch or resume cadence)
     result_keys = {k: v for k, v in training.items() if k not in RESUME_NEUTRAL_KEYS}

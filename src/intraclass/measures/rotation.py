@@ -13,12 +13,14 @@ more uniform rotations across layers go with better test accuracy, so the direct
 is +1 (higher = better generalization). The scalar of the tables is the mean over
 layers, ``rotation = (1/L) sum_l rotation_l(T)`` at the end of training ``T``.
 
-Kernels only: convolution and dense weights, never biases or batch-norm parameters. Which
-tensors are kernels is decided in one place, :func:`intraclass.sharpness.perturbed_parameters`
-with ``kernels_only=True`` (tensors with more than one dimension), shared with the
-sharpness measures 1/sigma'' and 1/alpha''. Layers are in the model's parameter order
-(the forward order of the paper's networks; a ResNet's 1x1 shortcut convolution is a
-layer of its own, right after the block's second convolution).
+Kernels only: convolution and dense weights, never biases or normalization parameters.
+Which tensors are kernels is declared by the model, in one place,
+:func:`intraclass.models.kernel_parameters` (for the paper's CNNs the tensors with more
+than one dimension; for the ViT the patch convolution and dense weights, not its
+position code or LayerNorms), shared with the sharpness measures 1/sigma'' and
+1/alpha''. Layers are in the declared order (the forward order of the paper's networks;
+a ResNet's 1x1 shortcut convolution is a layer of its own, right after the block's
+second convolution).
 
 A cosine distance does not change when a kernel is rescaled (``cos(a, c b) = cos(a, b)``
 for ``c > 0``): weight decay's shrinking alone is not rotation. A layer whose initial or
@@ -45,11 +47,11 @@ log_default = logging.getLogger(__name__)
 
 
 def kernel_names(model: nn.Module) -> list[str]:
-    """Names (``state_dict`` keys) of ``model``'s kernels, in parameter order."""
-    from intraclass.sharpness import perturbed_parameters
+    """Names (``state_dict`` keys) of ``model``'s declared kernels, in declared order."""
+    from intraclass.models import kernel_parameters
 
     names = {id(p): name for name, p in model.named_parameters()}
-    return [names[id(p)] for p in perturbed_parameters(model, kernels_only=True)]
+    return [names[id(p)] for p in kernel_parameters(model)]
 
 
 def cosine_distance(initial: torch.Tensor, current: torch.Tensor) -> float:

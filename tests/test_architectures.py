@@ -1,0 +1,332 @@
+"""The architecture protocol (measured sites, kernels), the ViT and the CNN normalization
+variants: sizes, declarations against plain references, and each variant end to end at the
+function level (extract -> measures, sharpness, layer rotation)."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from intraclass.archspec import (
+    NORMS,
+    MeasuredSite,
+    arch_spec,
+    check_options,
+    reduce_output,
+    site_widths,
+    vit_sizes,
+)
+from intraclass.models import (
+    build_model,
+    count_neurons,
+    kernel_parameters,
+    load_checkpoint,
+    make_norm,
+    measured_sites,
+    save_checkpoint,
+)
+from intraclass.vit import sincos_position_code
+
+TINY_VIT = {"name": "vit", "base_width": 8, "patch": 4, "blocks": 2, "heads": 2}
+VARIANTS = [{"name": cnn, "base_width": 2, "norm": norm} for cnn in ("vgg", "resnet") for norm in NORMS]
+VARIANTS.append(TINY_VIT)
+IDS = [f"{a['name']}-{a.get('norm', 'ln')}" for a in VARIANTS]
+
+
+def build(arch: dict, width=1.0, depth=1.0, num_classes=4, in_channels=1, dropout=0.0, seed=0):
+    torch.manual_seed(seed)
+    spec = arch_spec(arch, num_classes=num_classes, in_channels=in_channels, width=width,
+                     depth=depth, dropout=dropout)
+    return build_model(**spec), spec
+
+
+# ------------------------------------------------------------------ specs and sizes
+
+def test_arch_spec_of_the_paper_models_is_the_first_releases_dict():
+    """No norm key for batch norm: checkpoints, fingerprints and reruns stay the same."""
+    legacy = dict(arch="vgg", num_classes=10, in_channels=3, width=1.5, depth=1.0, base_width=32,
+                  dropout=0.2)
+    for arch in ({"name": "vgg", "base_width": 32}, {"name": "vgg", "base_width": 32, "norm": "batch"}):
+        assert arch_spec(arch, num_classes=10, in_channels=3, width=1.5, depth=1, dropout=0.2) == legacy
+    grouped = arch_spec({"name": "resnet", "norm": "group"}, num_classes=2, in_channels=1,
+                        width=1, depth=1, dropout=0)
+    assert grouped["norm"] == "group" and grouped["base_width"] == 32
+    vit = arch_spec({"name": "vit", "heads": 2}, num_classes=2, in_channels=1, width=1, depth=1,
+                    dropout=0)
+    assert {k: vit[k] for k in ("patch", "blocks", "heads", "mlp_ratio")} == \
+        {"patch": 4, "blocks": 4, "heads": 2, "mlp_ratio": 4}
+
+
+def test_options_of_another_architecture_are_refused_with_their_names():
+    with pytest.raises(ValueError, match=r"'vgg' takes no option\(s\) \['patch'\]"):
+        check_options("vgg", {"patch": 4})
+    with pytest.raises(ValueError, match=r"'vit' takes no option\(s\) \['norm'\]"):
+        check_options("vit", {"norm": "layer"})
+    with pytest.raises(ValueError, match="norm must be one of"):
+        build_model("resnet", 3, 1, base_width=2, norm="instance")
+    with pytest.raises(ValueError, match="heads"):
+        build_model("vit", 3, 1, base_width=8, heads=3)
+    with pytest.raises(ValueError, match="integers >= 1"):
+        check_options("vit", {"patch": 0})
+    with pytest.raises(ValueError, match="arch must be one of"):
+        arch_spec({"name": "alexnet"}, num_classes=2, in_channels=1, width=1, depth=1, dropout=0)
+
+
+@pytest.mark.parametrize("width, depth, dim, blocks", [(1, 1, 32, 4), (1.5, 1, 48, 4), (1, 1.5, 32, 6),
+                                                       (2, 0.5, 64, 2)])
+def test_vit_width_scales_embedding_and_mlp_depth_scales_blocks(width, depth, dim, blocks):
+    assert vit_sizes(width, depth, 32, 4, 4, 4) == (dim, blocks, 4 * dim)
+    model, _ = build({"name": "vit"}, width=width, depth=depth)
+    assert len(model.blocks) == blocks and model.norm.normalized_shape == (dim,)
+    assert [s.width for s in measured_sites(model)] == [4 * dim] * blocks
+
+
+@pytest.mark.parametrize("arch", VARIANTS, ids=IDS)
+@pytest.mark.parametrize("width, depth", [(1, 1), (1.5, 1), (1, 1.5)])
+def test_declared_widths_are_the_config_checks_widths_and_the_outputs(arch, width, depth):
+    from intraclass.activations import SiteRecorder
+
+    model, _ = build(arch, width, depth)
+    sites = measured_sites(model)
+    assert [s.width for s in sites] == site_widths(arch, width, depth)
+    assert len({s.name for s in sites}) == len(sites)
+    assert all(dict(model.named_modules())[s.name] is s.module for s in sites)
+    with SiteRecorder(sites) as recorder, torch.inference_mode():
+        model.eval()(torch.randn(3, 1, 12, 12))
+        assert [tuple(t.shape) for t in recorder.pop()] == [(3, s.width) for s in sites]
+
+
+@pytest.mark.parametrize("norm", NORMS)
+@pytest.mark.parametrize("arch, per_stage", [("vgg", 2), ("resnet", 4)])
+def test_site_names_and_totals_of_every_norm(norm, arch, per_stage):
+    model, _ = build({"name": arch, "base_width": 4, "norm": norm})
+    suffix = {"batch": ".bn", "layer": ".norm", "group": ".norm", "none": ".conv"}[norm]
+    names = [s.name for s in measured_sites(model)]
+    assert all(n.startswith("stages.") and n.endswith(suffix) for n in names)
+    assert count_neurons(model) == per_stage * 4 * (1 + 2 + 4 + 8)
+    # biases only where there is no normalization to absorb them
+    convs = [m for m in model.stages.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3)]
+    assert all((c.bias is not None) == (norm == "none") for c in convs)
+
+
+# --------------------------------------------------------------- plain references
+
+def test_reduce_output_against_numpy():
+    rng = np.random.default_rng(0)
+    maps, tokens = rng.normal(size=(3, 5, 4, 6)), rng.normal(size=(3, 7, 5))
+    np.testing.assert_array_equal(reduce_output(torch.from_numpy(maps), "space").numpy(),
+                                  maps.max(axis=(2, 3)))
+    np.testing.assert_array_equal(reduce_output(torch.from_numpy(tokens), "tokens").numpy(),
+                                  tokens.max(axis=1))
+    with pytest.raises(ValueError, match="reduction"):
+        MeasuredSite("x", 3, "mean")
+    with pytest.raises(ValueError, match=r"\(N, T, C\)"):
+        reduce_output(torch.from_numpy(maps), "tokens")
+
+
+def _plain_group_norm(x: np.ndarray, groups: int, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """Loop reference: each sample's channels in ``groups`` consecutive groups, each group
+    standardized over its channels and space (population variance, eps 1e-5), then the
+    per-channel affine."""
+    out = np.empty_like(x)
+    size = x.shape[1] // groups
+    for n in range(x.shape[0]):
+        for g in range(groups):
+            part = x[n, g * size:(g + 1) * size]
+            out[n, g * size:(g + 1) * size] = (part - part.mean()) / np.sqrt(part.var() + 1e-5)
+    return out * weight[None, :, None, None] + bias[None, :, None, None]
+
+
+@pytest.mark.parametrize("norm, channels, groups", [("layer", 6, 1), ("layer", 48, 1), ("group", 64, 32),
+                                                    ("group", 48, 16), ("group", 6, 2)])
+def test_layer_and_group_norm_match_the_plain_formula(norm, channels, groups):
+    layer = make_norm(norm, channels)
+    rng = np.random.default_rng(channels)
+    with torch.no_grad():
+        layer.weight.copy_(torch.from_numpy(rng.normal(size=channels)))
+        layer.bias.copy_(torch.from_numpy(rng.normal(size=channels)))
+    x = rng.normal(2.0, 3.0, size=(3, channels, 5, 4))
+    expected = _plain_group_norm(x, groups, layer.weight.detach().numpy(), layer.bias.detach().numpy())
+    got = layer(torch.from_numpy(x).float()).detach().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+    assert math.gcd(channels, 32) == groups or norm == "layer"
+
+
+def _plain_position_code(rows: int, cols: int, dim: int) -> np.ndarray:
+    quarter = dim // 4
+    code = np.zeros((rows * cols, dim))
+    for r in range(rows):
+        for c in range(cols):
+            for i in range(quarter):
+                omega = 10000.0 ** (-i / max(quarter - 1, 1))
+                t = r * cols + c
+                code[t, i], code[t, quarter + i] = math.sin(c * omega), math.cos(c * omega)
+                code[t, 2 * quarter + i], code[t, 3 * quarter + i] = math.sin(r * omega), math.cos(r * omega)
+    return code
+
+
+@pytest.mark.parametrize("rows, cols, dim", [(2, 3, 8), (4, 4, 16), (1, 1, 4), (3, 2, 12)])
+def test_position_code_against_a_loop(rows, cols, dim):
+    got = sincos_position_code(rows, cols, dim, torch.device("cpu")).numpy()
+    np.testing.assert_allclose(got, _plain_position_code(rows, cols, dim), rtol=1e-5, atol=1e-5)
+
+
+def test_vit_forward_any_input_and_border_kept():
+    model, _ = build(TINY_VIT, in_channels=3, dropout=0.1)
+    for shape in [(3, 28, 28), (3, 32, 32), (3, 8, 8), (3, 5, 7), (3, 30, 30)]:
+        out = model.eval()(torch.randn(2, *shape))
+        assert out.shape == (2, 4) and torch.isfinite(out).all()
+    tokens = []
+    model.blocks[0].mlp.fc1.register_forward_hook(lambda m, i, o: tokens.append(o.shape))
+    x = torch.randn(1, 3, 30, 30)
+    before = model(x)
+    x[0, :, 29, 29] += 5.0  # last row and column: a padded 4x4 patch still sees them
+    assert not torch.equal(before, model(x))
+    assert tokens[0] == (1, 64, 32)  # ceil(30 / 4)^2 tokens of hidden width mlp_ratio 4 x dim 8
+
+
+@pytest.mark.parametrize("arch", VARIANTS, ids=IDS)
+def test_sites_feed_their_nonlinearity_unchanged(arch):
+    """Hooks record site outputs and nonlinearity inputs in call order: each site's output is
+    the very tensor the next ReLU/GELU gets, and every nonlinearity is fed by a site."""
+    model, _ = build(arch, depth=1.5)
+    sites = measured_sites(model)
+    calls, handles = [], []
+    for site in sites:
+        handles.append(site.module.register_forward_hook(
+            lambda m, i, o, n=site.name: calls.append(("site", n, o))))
+    for module in model.modules():
+        if isinstance(module, (nn.ReLU, nn.GELU)):
+            handles.append(module.register_forward_hook(lambda m, i, o: calls.append(("act", "", i[0]))))
+    with torch.no_grad():
+        model.eval()(torch.randn(2, 1, 12, 12))
+    for h in handles:
+        h.remove()
+    assert [n for kind, n, _ in calls if kind == "site"] == [s.name for s in sites]
+    assert sum(kind == "act" for kind, _, _ in calls) == len(sites)
+    for i, (kind, _, tensor) in enumerate(calls):
+        if kind == "site":
+            assert calls[i + 1][0] == "act" and torch.equal(calls[i + 1][2], tensor)
+            assert (tensor < 0).any()  # pre-activations keep their negative values
+
+
+def test_kernels_are_declared():
+    for arch in VARIANTS[:-1]:  # CNNs: every tensor with more than one dimension, in order
+        model, _ = build(arch)
+        assert [id(p) for p in kernel_parameters(model)] == [id(p) for p in model.parameters() if p.ndim > 1]
+    vit, _ = build(TINY_VIT)
+    expected = [m.weight for m in vit.modules() if type(m) in (nn.Linear, nn.Conv2d)]
+    kernels = kernel_parameters(vit)
+    assert [id(p) for p in kernels] == [id(p) for p in expected]
+    # per block qkv, proj, fc1, fc2; plus the patch convolution and the head
+    assert len(kernels) == 4 * len(vit.blocks) + 2
+    names = {id(p): n for n, p in vit.named_parameters()}
+    assert not any("norm" in names[id(p)] or names[id(p)].endswith("bias") for p in kernels)
+    # a model without a declaration: tensors with more than one dimension
+    plain = nn.Sequential(nn.Linear(3, 4), nn.LayerNorm(4), nn.Linear(4, 2))
+    assert [p.shape for p in kernel_parameters(plain)] == [(4, 3), (2, 4)]
+    with pytest.raises(TypeError, match="does not declare its measured sites"):
+        measured_sites(plain)
+
+
+def test_rotation_and_sharpness_use_the_declared_kernels():
+    from intraclass.measures.rotation import kernel_names
+    from intraclass.sharpness import perturbed_parameters
+
+    vit, _ = build(TINY_VIT)
+    declared = kernel_parameters(vit)
+    assert perturbed_parameters(vit, kernels_only=True) == declared
+    names = dict(vit.named_parameters())
+    assert [names[n] for n in kernel_names(vit)] == declared
+    assert len(perturbed_parameters(vit, kernels_only=False)) == len(list(vit.parameters()))
+
+
+@pytest.mark.parametrize("arch", VARIANTS, ids=IDS)
+def test_batch_statistics_mode_changes_batch_norm_only(arch):
+    """sharpness's '' variants: layer/group norm and no norm run the same in both modes."""
+    from intraclass.sharpness import forward_mode
+
+    model, _ = build(arch)
+    model.train()
+    with torch.no_grad():
+        model(torch.randn(16, 1, 12, 12) * 3 + 1)  # running statistics away from their init
+    x = torch.randn(8, 1, 12, 12)
+    with torch.no_grad(), forward_mode(model, batch_stats=False):
+        stored = model(x)
+    with torch.no_grad(), forward_mode(model, batch_stats=True):
+        batch = model(x)
+    assert torch.equal(stored, batch) == (arch.get("norm") != "batch")
+    assert model.training
+
+
+# ----------------------------------------------------------------- end to end
+
+@pytest.fixture(scope="module")
+def dataset():
+    from intraclass.data.toy import make_synthetic
+
+    return make_synthetic(seed=0, n_super=2, n_sub=2, per_class=12, test_per_class=5, size=8)
+
+
+def _normalization(dataset) -> dict:
+    x = dataset.x_train / 255.0
+    return {"mean": x.mean(axis=(0, 1, 2)).tolist(), "std": x.std(axis=(0, 1, 2)).tolist()}
+
+
+TINY_SHARPNESS = {"eval_batch_size": 16, "sigma": {"draws": 1, "max_steps": 2},
+                  "alpha": {"epochs": 1, "steps_per_epoch": 1, "batch_size": 8, "max_steps": 2}}
+TINY_MEASURES = {"k": {"c1": 3, "c2": 1, "c3": 3, "c4": 1, "bimodality": 3},
+                 "k_sweep": {"c1": 5, "c3": 10}, "layer_k": 2}
+
+
+@pytest.mark.parametrize("arch", VARIANTS, ids=IDS)
+def test_variant_extracts_measures_and_runs_sharpness_and_rotation(arch, dataset, tmp_path):
+    from intraclass.activations import SiteRecorder, extract_checkpoint, open_store
+    from intraclass.data import save_dataset
+    from intraclass.measures import MeasureSettings
+    from intraclass.measures.rotation import kernel_names, run_rotation
+    from intraclass.measures.table import store_measures
+    from intraclass.sharpness import compute_sharpness
+
+    data = save_dataset(dataset, tmp_path / "toy.npz")
+    initial, spec = build(arch, num_classes=2, dropout=0.1, seed=0)
+    trained, _ = build(arch, num_classes=2, dropout=0.1, seed=1)  # stands in for training
+    norm = _normalization(dataset)
+    save_checkpoint(tmp_path / "init.pt", initial, spec, {"id": "m"}, "coarse", 0, normalization=norm)
+    save_checkpoint(tmp_path / "model.pt", trained, spec, {"id": "m"}, "coarse", 2, normalization=norm)
+    model, ckpt = load_checkpoint(tmp_path / "model.pt")
+    assert ckpt["arch_spec"] == spec
+
+    store = open_store(extract_checkpoint(
+        tmp_path / "model.pt", data, tmp_path / "final.zarr", checkpoint="final",
+        extract={"split": "train", "per_class": 6, "dtype": "float32", "batch_size": 5,
+                 "compressor": "zstd", "seed": 0},
+        training={"train_per_class": None, "data_seed": 0, "device": "cpu"}))
+    sites = measured_sites(model)
+    assert store.layer_names == [s.name for s in sites]
+    assert store.neurons == [s.width for s in sites] == site_widths(arch, 1.0, 1.0)
+    reduction = "tokens" if arch["name"] == "vit" else "space"
+    assert reduction in store.attrs["pooling"]
+    x = (dataset.x_train[store.indices] / 255.0 - np.array(norm["mean"])) / np.array(norm["std"])
+    with SiteRecorder(sites) as recorder, torch.inference_mode():
+        model(torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32)))
+        for got, want in zip(store.layers(), recorder.pop()):
+            np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
+
+    rows = store_measures(store.path, "coarse", MeasureSettings.from_params(TINY_MEASURES))
+    totals = rows[rows.scope == "total"].set_index("measure")["value"]
+    for measure in ("c1", "c2", "c3", "c4"):
+        assert np.isfinite(totals[measure]), measure
+
+    x_train = torch.from_numpy(dataset.x_train).permute(0, 3, 1, 2).float() / 255.0
+    y_train = torch.from_numpy(dataset.coarse_train).long()
+    result = compute_sharpness(model, x_train, y_train, TINY_SHARPNESS)
+    assert set(result["measures"]) == {"sigma1", "sigma2", "alpha1", "alpha2"}
+    assert all(np.isfinite(m["value"]) for m in result["measures"].values())
+
+    rotation = run_rotation(tmp_path / "init.pt", tmp_path / "model.pt", tmp_path / "rotation.json")
+    assert rotation["layer_names"] == kernel_names(model)
+    assert len(rotation["measures"]["rotation"]["layers"]) == len(kernel_parameters(model))
+    assert 0 < rotation["measures"]["rotation"]["value"] <= 2
