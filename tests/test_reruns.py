@@ -166,6 +166,16 @@ def test_new_blackbox_setting_reruns_blackbox_and_analysis_only(run_copy, tmp_pa
     assert {r for r in counts if not r.startswith("figure")} == {"blackbox", "collect", "kendall"}, counts
 
 
+def test_new_blackbox_setting_reruns_blackbox_and_analysis_only(run_copy, tmp_path):
+    """c0's settings are params of the blackbox rule only: nothing upstream, no other
+    measure's jobs, and rotation (no setting touched) stays done."""
+    config = write_config(tmp_path / "c0.yaml",
+                          lambda s: s.setdefault("blackbox", {}).update(per_subclass=3))
+    counts = rule_counts(planned_jobs(run_copy, config))
+    assert counts["blackbox"] == len(study_models(run_copy)) and counts["collect"] == 1, counts
+    assert not (UPSTREAM | {"measures", "rotation"}) & set(counts), counts
+
+
 def test_new_figure_style_reruns_figures_only(run_copy, tmp_path):
     config = write_config(tmp_path / "style.yaml",
                           lambda s: s.setdefault("figures", {}).update(style={"dpi": 72}))
