@@ -211,28 +211,140 @@ def test_k_curve_equals_granulated_kendall_at_each_k():
     assert kendall.kendall_k_curve(models, tidy.iloc[:0]).empty
 
 
-def test_write_kendall_files(tmp_path):
+def test_orientation_sharpness_equal_to_the_gap_and_intraclass_equal_to_accuracy_get_plus_one():
+    """Paper Tables 1-3: positive = predicts generalization in the expected direction."""
     models = paper_grid()
-    rng = np.random.default_rng(4)
-    models["train_acc"] = 1.0
+    rng = np.random.default_rng(5)
     models["test_acc"] = rng.uniform(0.3, 0.9, len(models))
+    models["train_acc"] = rng.uniform(0.95, 1.0, len(models))
+    models["c3"] = models["test_acc"]  # intraclass: higher = better
+    for generalization in ("test_acc", "gap"):
+        # under test_acc, the gap ranks like -test_acc only at a fixed train_acc
+        frame = models.assign(train_acc=1.0) if generalization == "test_acc" else models.copy()
+        frame["sigma1"] = frame["train_acc"] - frame["test_acc"]  # sharpness: higher = worse
+        frame["alpha2"] = frame["sigma1"] * 10.0
+        if generalization == "gap":
+            frame["c3"] = -frame["sigma1"]
+        table = kendall.kendall_table(frame, generalization)
+        assert list(table.index) == ["c3", "sigma1", "alpha2"]
+        assert (table.to_numpy() == 1.0).all(), (generalization, table)
+    # stored values are unchanged and the raw (unoriented) ranking would be -1
+    assert kendall.direction("sigma1") == -1 and kendall.direction("c3") == 1
+    assert kendall.direction("not_a_measure") == 1
+    raw = kendall.granulated_kendall_columns(models[["test_acc"]].to_numpy() * -1, models["test_acc"].to_numpy(),
+                                            kendall.axis_groups(models))
+    assert (raw.to_numpy() == -1.0).all()
+
+
+def test_k_curve_uses_the_measures_direction(monkeypatch):
+    models = hand_grid()
+    tidy = pd.DataFrame([dict(model=m, checkpoint="final", measure="c3", scope="k_sweep", k=1,
+                              layer=None, subclass=None, neuron=None, value=a)
+                         for m, a in zip(models["model"], models["test_acc"])])
+    assert kendall.kendall_k_curve(models, tidy)["total"].tolist() == [1.0]
+    monkeypatch.setitem(kendall.DIRECTION, "c3", -1)
+    assert kendall.kendall_k_curve(models, tidy)["total"].tolist() == [-1.0]
+
+
+def test_intervals_in_markdown_and_latex_cells():
+    table = pd.DataFrame({"total": [0.734, np.nan], "total_lo": [0.61, np.nan], "total_hi": [0.821, np.nan]},
+                         index=pd.Index(["c1", "sigma1"], name="measure"))
+    md = kendall.to_markdown(table, ["first note", "second"])
+    assert "| 0.73 [0.61, 0.82] |" in md and "| — |" in md and "total_lo" not in md
+    assert md.endswith("\nfirst note\n\nsecond\n")
+    tex = kendall.to_latex(table, ["a 5% note_"])
+    assert "0.73 [0.61, 0.82]" in tex and "\\caption{a 5% note_}" in tex
+    assert kendall.latex_escape("5% a_b {x}") == "5\\% a\\_b \\{x\\}"
+
+
+def write_study(tmp_path, rng, images=400):
+    """models.csv (with status, at-bound flags and devices), measures.csv.gz, test_correct.npz."""
+    models = paper_grid()
+    truth = rng.uniform(0.5, 0.9, len(models))
+    correct = rng.random((len(models), images)) < truth[:, None]
+    models["train_acc"] = 1.0
+    models["test_acc"] = correct.mean(axis=1)
     for m in ("c3", "c4", "sigma1"):
-        models[m] = models["test_acc"] + rng.normal(scale=0.2, size=len(models))
+        models[m] = models["test_acc"] * kendall.direction(m) + rng.normal(scale=0.05, size=len(models))
+    models["sigma1_at_bound"] = np.arange(len(models)) % 4 == 0
+    models["status"] = "ok"
+    models.loc[[5, 9], "status"] = "failed"
+    models.loc[[5, 9], "c3"] = np.nan
+    models["reason"] = ""
+    models.loc[[5, 9], "reason"] = ["diverged at epoch 3", "no_activations & 50%"]
+    models["device"] = np.where(np.arange(len(models)) < 100, "cpu", "cuda")
     models.to_csv(tmp_path / "models.csv", index=False)
     tidy = pd.DataFrame([dict(model=m, checkpoint="final", measure="c3", scope="k_sweep", k=k,
-                              layer=None, subclass=None, neuron=None, value=rng.normal())
-                         for m in models["model"] for k in (1, 2)])
+                              layer=None, subclass=None, neuron=None, value=a * k + rng.normal(scale=0.1))
+                         for m, a in zip(models["model"], models["test_acc"]) for k in (1, 2)])
     tidy.to_csv(tmp_path / "measures.csv.gz", index=False)
-    out = {name: tmp_path / "tables" / f"kendall.{name}" for name in ("csv", "md", "tex")}
-    kendall.write_kendall(tmp_path / "models.csv", tmp_path / "measures.csv.gz", out["csv"], out["md"],
-                          out["tex"], tmp_path / "tables" / "kendall_k.csv", k={"c3": 30, "c4": 5})
+    order = rng.permutation(len(models))  # the npz may list the models in any order
+    np.savez(tmp_path / "test_correct.npz", models=models["model"].to_numpy()[order].astype(str),
+             correct=correct[order])
+    return models
+
+
+def outputs(tmp_path):
+    names = {"csv": "kendall.csv", "md": "kendall.md", "tex": "kendall.tex", "k_curve": "kendall_k.csv",
+             "cmi_csv": "cmi.csv", "cmi_md": "cmi.md", "cmi_tex": "cmi.tex"}
+    return {key: tmp_path / "tables" / name for key, name in names.items()}
+
+
+def test_write_evaluation_files(tmp_path):
+    from intraclass.evaluation.tables import write_evaluation
+
+    models = write_study(tmp_path, np.random.default_rng(4))
+    out = outputs(tmp_path)
+    write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", tmp_path / "test_correct.npz", out,
+                     k={"c3": 30, "c4": 5}, bootstrap_settings={"resamples": 200, "seed": 1})
     table = pd.read_csv(out["csv"], index_col="measure")
     assert list(table.index) == ["c3", "c4", "sigma1"]
-    assert table.loc["c3", "total"] == pytest.approx(kendall.granulated_kendall(models, "c3")["total"], abs=1e-5)
-    assert "c3: k=30" in out["md"].read_text() and "1/σ'" in out["md"].read_text()
-    curve = pd.read_csv(tmp_path / "tables" / "kendall_k.csv")
-    assert curve["k"].tolist() == [1, 2]
+    assert list(table.columns[:9]) == [*AXES, "total"]
+    usable = models[models["status"] == "ok"].reset_index(drop=True)
+    for m in ("c3", "sigma1"):
+        expected = kendall.granulated_kendall(usable, m)["total"]
+        assert table.loc[m, "total"] == pytest.approx(expected, abs=1e-5)
+        assert table.loc[m, "total_lo"] <= table.loc[m, "total"] + 1e-9 <= table.loc[m, "total_hi"] + 2e-9
+    assert table.loc["sigma1", "total"] > 0.5  # oriented: the sharpness measure predicts
+    assert table["weight_decay_lo"].notna().all() and table["weight_decay_hi"].notna().all()
+    md = out["md"].read_text()
+    assert "c3: k=30" in md and "1/σ'" in md and "Positive = ranks models" in md
+    assert "400 test images" in md and "200 resamples, seed 1" in md
+    assert "1/σ': 48 of 48 at the search bound" not in md and "1/σ': 48 of 190 at the search bound" in md
+    assert "cpu: 98, cuda: 92" in md and "m5 (diverged at epoch 3)" in md and "m9 (no_activations & 50%)" in md
+    cell = f"{table.loc['c3', 'total']:.2f} [{table.loc['c3', 'total_lo']:.2f}, {table.loc['c3', 'total_hi']:.2f}]"
+    assert cell in md
+    tex = out["tex"].read_text()
+    assert "no\\_activations \\& 50\\%" in tex and "$1/\\sigma'$: 48 of 190" in tex and "95\\%" in tex
+    curve = pd.read_csv(out["k_curve"])
+    assert curve["k"].tolist() == [1, 2] and {"total_lo", "total_hi"} <= set(curve.columns)
+    assert (curve["total_lo"] <= curve["total_hi"]).all()
+    cmi_table = pd.read_csv(out["cmi_csv"], index_col="measure")
+    assert list(cmi_table.index) == ["c3", "c4", "sigma1"] and {"K", "S_min", "none", *AXES} <= set(cmi_table.columns)
+    assert "Conditional mutual information K" in out["cmi_md"].read_text()
+    assert "m5 (diverged" in out["cmi_md"].read_text()
     assert not list((tmp_path / "tables").glob(".*partial*"))
+
+
+def test_write_evaluation_without_bootstrap_or_correctness(tmp_path):
+    from intraclass.evaluation.tables import write_evaluation
+
+    write_study(tmp_path, np.random.default_rng(5))
+    out = outputs(tmp_path)
+    for correct, settings, says in ((tmp_path / "test_correct.npz", {"resamples": 0}, "bootstrap disabled"),
+                                    (None, None, "no per-image correctness")):
+        write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", correct, out,
+                         bootstrap_settings=settings, cmi_variant="pgdl")
+        table = pd.read_csv(out["csv"], index_col="measure")
+        assert table["total_lo"].isna().all() and table["total"].notna().all()
+        md = out["md"].read_text()
+        assert says in md and "[" not in md.split("\n")[2]
+        assert "PGDL" in out["cmi_md"].read_text()
+    with pytest.raises(ValueError, match="analysis.cmi.variant"):
+        write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out, cmi_variant="x")
+    np.savez(tmp_path / "bad.npz", models=np.array(["m0"]), correct=np.ones((1, 3), bool))
+    with pytest.raises(ValueError, match="bad.npz has no correctness for model"):
+        write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", tmp_path / "bad.npz", out)
 
 
 def test_axis_subset_still_groups_on_every_other_hyperparameter():

@@ -15,6 +15,13 @@ Definitions (docs/criteria.md; Jiang et al. 2020):
 - Generalization is test accuracy (the paper's models reach ~100 % training accuracy);
   ``gap`` uses ``-(train_acc - test_acc)`` so that higher is better in both cases.
 
+Orientation (paper Tables 1-3): every measure is ranked as ``direction * value`` with
+``direction`` from :data:`intraclass.names.DIRECTION` (+1 for the intraclass measures,
+higher = better generalization; -1 for the sharpness measures 1/sigma', 1/sigma'',
+1/alpha', 1/alpha'', complexity measures in Jiang et al. whose higher values go with a
+larger generalization gap). A positive coefficient therefore always means "ranks the
+models the way their generalization goes"; the stored values are not changed.
+
 A model whose measure (or generalization) is NaN -- a sharpness value that failed, a k
 beyond the model's number of neurons in a k sweep -- is left out of its group, as if it
 had not been trained; the group is skipped if fewer than 2 models remain.
@@ -29,13 +36,9 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from intraclass.runtime import write_atomic
-from intraclass.tables import read_table, write_csv
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ from intraclass.names import (  # noqa: E402 - re-exported: the Kendall tables' 
     AXES,
     AXIS_COLUMNS,
     AXIS_LABELS,
+    DIRECTION,
     EXTRA_KEYS,
     FAMILY,
     INTRACLASS,  # noqa: F401 - re-exported (tests, figures)
@@ -54,6 +58,24 @@ from intraclass.names import (  # noqa: E402 - re-exported: the Kendall tables' 
 )
 
 MISSING = "—"
+#: The convention every table and figure states in its note.
+ORIENTATION_NOTE = ("Positive = ranks models as their generalization; sharpness measures enter "
+                    "negated, as complexity measures (higher = worse generalization); stored values "
+                    "are unchanged.")
+#: Suffixes of the interval columns (``total_lo``, ``total_hi``, ...).
+LOW, HIGH = "_lo", "_hi"
+
+
+def direction(measure: str) -> int:
+    """+1 when a higher value of ``measure`` should go with better generalization, -1 when
+    with worse (:data:`intraclass.names.DIRECTION`); a measure not listed there counts as +1."""
+    return int(DIRECTION.get(measure, 1))
+
+
+def oriented(models: pd.DataFrame, measures: Sequence[str]) -> np.ndarray:
+    """(models, measures) float: each measure column times its :func:`direction`."""
+    signs = np.array([direction(m) for m in measures], dtype=float)
+    return models[list(measures)].to_numpy(float) * signs
 
 
 # --------------------------------------------------------------------------- tau-a
@@ -184,10 +206,11 @@ def granulated_kendall(
     generalization: str = "test_acc",
     axes: Sequence[str] = AXES,
 ) -> pd.Series:
-    """psi for each axis and the total score of one measure column of ``models``."""
+    """psi for each axis and the total score of one measure column of ``models``,
+    oriented by :func:`direction` (a column that is no known measure counts as +1)."""
     g = generalization_values(models, generalization)
     groups = axis_groups(models, axes)
-    table = granulated_kendall_columns(models[[measure]].to_numpy(float), g, groups)
+    table = granulated_kendall_columns(oriented(models, [measure]), g, groups)
     row = table.iloc[0]
     row.name = measure
     return row
@@ -215,7 +238,8 @@ def kendall_table(
     generalization: str = "test_acc",
     axes: Sequence[str] = AXES,
 ) -> pd.DataFrame:
-    """Tables 1-3: granulated Kendall of every measure (rows) per axis and total (columns)."""
+    """Tables 1-3: granulated Kendall of every oriented measure (rows) per axis and total
+    (columns); see :data:`ORIENTATION_NOTE`."""
     measures = measure_columns(models)
     g = generalization_values(models, generalization)
     groups = axis_groups(models, axes)
@@ -223,7 +247,7 @@ def kendall_table(
         if not members:
             log.warning("axis %s has no group of 2+ models equal on the other axes: "
                         "reported as missing", axis)
-    table = granulated_kendall_columns(models[measures].to_numpy(float), g, groups)
+    table = granulated_kendall_columns(oriented(models, measures), g, groups)
     table.index = pd.Index(measures, name="measure")
     return table
 
@@ -234,7 +258,7 @@ def kendall_k_curve(
     generalization: str = "test_acc",
     axes: Sequence[str] = AXES,
 ) -> pd.DataFrame:
-    """Granulated Kendall of c1 and c3 as a function of k (Fig. 4).
+    """Granulated Kendall of c1 and c3 (oriented, :func:`direction`) as a function of k (Fig. 4).
 
     measures: the tidy rows with a ``model`` column (``measures.csv.gz``); the rows used
     are ``scope == k_sweep`` at the final checkpoint. A model without a value at some k
@@ -243,10 +267,25 @@ def kendall_k_curve(
     """
     _check_axes(axes)
     columns = ["measure", "k", *axes, "total"]
-    sweep = measures[(measures["scope"] == "k_sweep") & (measures["checkpoint"] == "final")]
     g = generalization_values(models, generalization)
     groups = axis_groups(models, axes)
     parts = []
+    for measure, ks, values in k_sweep_columns(models, measures):
+        table = granulated_kendall_columns(values * direction(measure), g, groups)
+        table.insert(0, "k", ks)
+        table.insert(0, "measure", measure)
+        parts.append(table)
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def k_sweep_columns(models: pd.DataFrame, measures: pd.DataFrame) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """The k sweeps of c1 and c3 as (measure, ks (k,) int, values (models, k) float) with the
+    models in the order of ``models`` and NaN where a model has no value at a k. Values are
+    as stored (not oriented)."""
+    sweep = measures[(measures["scope"] == "k_sweep") & (measures["checkpoint"] == "final")]
+    out = []
     for measure in NEURON_LEVEL:
         rows = sweep[sweep["measure"] == measure]
         if rows.empty:
@@ -256,52 +295,74 @@ def kendall_k_curve(
             first = rows[duplicated].iloc[0]
             raise ValueError(f"k sweep of {measure} has several values for model "
                              f"{first['model']!r} at k={first['k']}")
-        # (models x ks): models in the order of the models table, NaN where absent
         wide = rows.pivot(index="model", columns="k", values="value").reindex(models["model"])
-        ks = wide.columns.to_numpy()
-        table = granulated_kendall_columns(wide.to_numpy(float), g, groups)
-        table.insert(0, "k", ks.astype(int))
-        table.insert(0, "measure", measure)
-        parts.append(table)
-    if not parts:
-        return pd.DataFrame(columns=columns)
-    return pd.concat(parts, ignore_index=True)[columns]
+        out.append((measure, wide.columns.to_numpy().astype(int), wide.to_numpy(float)))
+    return out
 
 
-def _format(value: float, missing: str) -> str:
+def display_columns(table: pd.DataFrame) -> list[str]:
+    """The columns a table shows: every column except the interval bounds ``<c>_lo/_hi``."""
+    bounds = {f"{c}{LOW}" for c in table.columns} | {f"{c}{HIGH}" for c in table.columns}
+    return [c for c in table.columns if c not in bounds]
+
+
+def _number(value, missing: str) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return missing
+    if isinstance(value, str):
+        return value
     return f"{value:.2f}"
 
 
-def to_markdown(table: pd.DataFrame, note: str | None = None) -> str:
-    """The table in the paper's layout as GitHub Markdown (missing axes as '—')."""
-    columns = list(table.columns)
-    header = ["", "measure"] + [AXIS_LABELS.get(c, c) for c in columns]
+def format_cell(row: pd.Series, column: str, missing: str) -> str:
+    """``0.73`` or, when the row has ``<column>_lo`` and ``<column>_hi``, ``0.73 [0.61, 0.82]``."""
+    text = _number(row[column], missing)
+    low, high = row.get(f"{column}{LOW}"), row.get(f"{column}{HIGH}")
+    if text == missing or low is None or high is None or pd.isna(low) or pd.isna(high):
+        return text
+    return f"{text} [{low:.2f}, {high:.2f}]"
+
+
+def as_notes(note: str | Sequence[str] | None) -> list[str]:
+    if not note:
+        return []
+    return [note] if isinstance(note, str) else [n for n in note if n]
+
+
+def to_markdown(table: pd.DataFrame, note: str | Sequence[str] | None = None,
+                headers: Mapping[str, str] | None = None) -> str:
+    """The table in the paper's layout as GitHub Markdown (missing values as '—'), one
+    paragraph per note. Interval columns (``<c>_lo``, ``<c>_hi``) go into their cell."""
+    columns = display_columns(table)
+    headers = {**AXIS_LABELS, **(headers or {})}
+    header = ["", "measure"] + [headers.get(c, c) for c in columns]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * 2 + "---:|" * len(columns)]
     previous = None
     for measure, row in table.iterrows():
         family = FAMILY.get(measure, "")
         cells = [family if family != previous else "", MEASURE_LABELS.get(measure, measure)]
-        cells += [_format(row[c], MISSING) for c in columns]
+        cells += [format_cell(row, c, MISSING) for c in columns]
         lines.append("| " + " | ".join(cells) + " |")
         previous = family
     text = "\n".join(lines) + "\n"
-    if note:
-        text += f"\n{note}\n"
+    for paragraph in as_notes(note):
+        text += f"\n{paragraph}\n"
     return text
 
 
-def to_latex(table: pd.DataFrame, caption: str | None = None) -> str:
-    """The table in the paper's layout as a LaTeX ``table`` (needs ``booktabs``)."""
-    columns = list(table.columns)
+def to_latex(table: pd.DataFrame, caption: str | Sequence[str] | None = None,
+             headers: Mapping[str, str] | None = None) -> str:
+    """The table in the paper's layout as a LaTeX ``table`` (needs ``booktabs``); the notes
+    (already LaTeX) form the caption."""
+    columns = display_columns(table)
+    headers = {**AXIS_LABELS, **(headers or {})}
     lines = [
         "\\begin{table}[t]",
         "\\centering",
         "\\small",
         "\\begin{tabular}{ll" + "r" * len(columns) + "}",
         "\\toprule",
-        " & & " + " & ".join(AXIS_LABELS.get(c, c).replace("_", "\\_") for c in columns) + " \\\\",
+        " & & " + " & ".join(latex_escape(headers.get(c, c)) for c in columns) + " \\\\",
         "\\midrule",
     ]
     previous = None
@@ -310,14 +371,26 @@ def to_latex(table: pd.DataFrame, caption: str | None = None) -> str:
         if previous is not None and family != previous:
             lines.append("\\midrule")
         cells = [family if family != previous else "", MEASURE_LATEX.get(measure, measure)]
-        cells += [_format(row[c], "---") for c in columns]
+        cells += [latex_escape(format_cell(row, c, "---")) for c in columns]
         lines.append(" & ".join(cells) + " \\\\")
         previous = family
     lines += ["\\bottomrule", "\\end{tabular}"]
-    if caption:
-        lines.append("\\caption{" + caption + "}")
+    notes = as_notes(caption)
+    if notes:
+        lines.append("\\caption{" + " ".join(notes) + "}")
     lines.append("\\end{table}")
     return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIAL = {"\\": "\\textbackslash{}", "&": "\\&", "%": "\\%", "$": "\\$", "#": "\\#",
+                  "_": "\\_", "{": "\\{", "}": "\\}", "~": "\\textasciitilde{}", "^": "\\^{}",
+                  "∅": "$\\emptyset$"}
+
+
+def latex_escape(text: str) -> str:
+    """Plain text for LaTeX: its special characters escaped (in one pass, so that an
+    escape is never escaped again)."""
+    return "".join(_LATEX_SPECIAL.get(char, char) for char in str(text))
 
 
 def k_note(k: Mapping[str, int] | None, generalization: str) -> str:
@@ -327,36 +400,6 @@ def k_note(k: Mapping[str, int] | None, generalization: str) -> str:
     if k:
         text += "; " + ", ".join(f"{m}: k={v}" for m, v in sorted(k.items()))
     return text + "."
-
-
-# ---------------------------------------------------------------------- file level
-
-
-def write_kendall(
-    models_csv: str | Path,
-    measures_csv: str | Path,
-    out_csv: str | Path,
-    out_md: str | Path,
-    out_tex: str | Path,
-    out_k_curve: str | Path,
-    axes: Sequence[str] | None = None,
-    generalization: str = "test_acc",
-    k: Mapping[str, int] | None = None,
-) -> pd.DataFrame:
-    """The ``kendall`` stage: read the collected tables, write the table in 3 formats and
-    the k curve of Fig. 4. Every output is written to a temporary path and renamed."""
-    axes = tuple(axes) if axes else AXES
-    _check_axes(axes)
-    models = read_table(models_csv)
-    measures = read_table(measures_csv)
-    table = kendall_table(models, generalization, axes)
-    curve = kendall_k_curve(models, measures, generalization, axes)
-    note = k_note({m: v for m, v in (k or {}).items() if m in table.index}, generalization)
-    write_csv(table, out_csv, index=True, float_format="%.6g")
-    write_atomic(out_md, lambda p: Path(p).write_text(to_markdown(table, note)))
-    write_atomic(out_tex, lambda p: Path(p).write_text(to_latex(table, note)))
-    write_csv(curve, out_k_curve, float_format="%.6g")
-    return table
 
 
 def _check_axes(axes: Sequence[str]) -> None:

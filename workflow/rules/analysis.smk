@@ -37,6 +37,7 @@ rule kendall:
     input:
         models=rules.collect.output.models,
         measures=rules.collect.output.measures,
+        correct=rules.collect.output.correct,
     output:
         csv=report(
             f"{RESULTS}/{{study}}/tables/kendall.csv",
@@ -48,6 +49,15 @@ rule kendall:
         md=f"{RESULTS}/{{study}}/tables/kendall.md",
         tex=f"{RESULTS}/{{study}}/tables/kendall.tex",
         k_curve=f"{RESULTS}/{{study}}/tables/kendall_k.csv",
+        cmi_csv=report(
+            f"{RESULTS}/{{study}}/tables/cmi.csv",
+            caption="../report/cmi.rst",
+            category="Tables",
+            subcategory="{study}",
+            labels={"table": "conditional mutual information"},
+        ),
+        cmi_md=f"{RESULTS}/{{study}}/tables/cmi.md",
+        cmi_tex=f"{RESULTS}/{{study}}/tables/cmi.tex",
     log:
         f"{RESULTS}/logs/{{study}}/kendall.log",
     benchmark:
@@ -61,6 +71,7 @@ rule kendall:
     params:
         axes=list(AXES),
         generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
+        analysis=lambda wc: study(wc).settings["analysis"],
         k=lambda wc: study(wc).settings["measures"]["k"],
     script:
         "../scripts/kendall.py"

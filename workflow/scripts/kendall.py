@@ -1,6 +1,8 @@
-"""Rule kendall: granulated Kendall table (paper Tables 1-3) and the k curve of Fig. 4.
+"""Rule kendall: the oriented granulated Kendall table with bootstrap intervals (paper Tables
+1-3), the k curves of Fig. 4 and the CMI table.
 
-Contract: docs/stages.md, "collect / kendall / figure". Logic: intraclass.kendall.write_kendall.
+Contract: docs/stages.md, "collect / kendall / figure"; definitions: docs/criteria.md.
+Logic: intraclass.evaluation.tables.write_evaluation.
 """
 
 from intraclass.runtime import script_logger, set_threads
@@ -8,18 +10,21 @@ from intraclass.runtime import script_logger, set_threads
 log = script_logger(snakemake.log[0])
 set_threads(snakemake.threads)
 
-from intraclass.kendall import to_markdown, write_kendall
+from intraclass.evaluation.tables import write_evaluation
+from intraclass.kendall import to_markdown
 
 params = snakemake.params
-table = write_kendall(
+analysis = dict(params.get("analysis") or {})
+table, cmi = write_evaluation(
     models_csv=snakemake.input.models,
     measures_csv=snakemake.input.measures,
-    out_csv=snakemake.output.csv,
-    out_md=snakemake.output.md,
-    out_tex=snakemake.output.tex,
-    out_k_curve=snakemake.output.k_curve,
+    correct_npz=snakemake.input.get("correct") or None,
+    out={name: snakemake.output[name] for name in ("csv", "md", "tex", "k_curve", "cmi_csv", "cmi_md", "cmi_tex")},
     axes=list(params.axes) if params.get("axes") else None,
-    generalization=params.get("generalization", "test_acc"),
+    generalization=analysis.get("generalization", "test_acc"),
     k=dict(params.get("k") or {}),
+    bootstrap_settings=analysis.get("bootstrap"),
+    cmi_variant=(analysis.get("cmi") or {}).get("variant", "jiang"),
 )
 log.info("granulated Kendall coefficients:\n%s", to_markdown(table))
+log.info("conditional mutual information:\n%s", to_markdown(cmi))

@@ -1,0 +1,114 @@
+"""What every evaluation table says under it, and which models it uses.
+
+- Usable models: a ``status`` column of ``models.csv`` other than ``"ok"`` excludes the
+  model from every table and figure; the note lists it with its ``reason``. No column =
+  every model is usable.
+- Noise floor: the test set of ``n`` images measures an accuracy ``a`` with standard error
+  ``SE = sqrt(a (1 - a) / n)``. The note gives ``n``, the median SE over the models and
+  the share of within-group model pairs (the pairs the Kendall coefficient compares)
+  whose accuracy difference is below ``2 SE``, with ``SE`` of a pair the root mean square
+  of its two models' SE (differences that small are not resolved by the test set).
+- Searches that ended on a bound: ``<measure>_at_bound`` (bool) per sharpness measure;
+  counted per measure over the usable models with a value ("1/α': 25 of 28 at the search
+  bound").
+- Devices: when the ``device`` column holds more than one value, the note says so
+  (float32 results of different devices can differ in their last digits).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from intraclass.evaluation.bootstrap import standard_error
+from intraclass.names import MEASURE_LABELS
+
+BOUND_SUFFIX = "_at_bound"
+
+
+def split_usable(models: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(usable models with a fresh 0..n-1 index, excluded models) by the ``status`` column."""
+    if "status" not in models.columns:
+        return models.reset_index(drop=True), models.iloc[:0]
+    ok = models["status"].fillna("ok").astype(str).str.strip().eq("ok")
+    return models[ok].reset_index(drop=True), models[~ok]
+
+
+def _truthy(series: pd.Series) -> pd.Series:
+    if series.dtype == bool:
+        return series
+    return series.astype(str).str.strip().str.lower().isin({"true", "1", "yes"})
+
+
+def bound_counts(models: pd.DataFrame, measures: Sequence[str]) -> dict[str, tuple[int, int]]:
+    """measure -> (models at the search bound, models with a value), for the measures that
+    have an ``_at_bound`` column and at least one flagged model."""
+    out = {}
+    for measure in measures:
+        column = f"{measure}{BOUND_SUFFIX}"
+        if column not in models.columns or measure not in models.columns:
+            continue
+        has_value = models[measure].notna()
+        flagged = int((_truthy(models[column]) & has_value).sum())
+        if flagged:
+            out[measure] = (flagged, int(has_value.sum()))
+    return out
+
+
+def pair_noise(accuracy: np.ndarray, images: int,
+               groups: Mapping[str, Sequence[np.ndarray]]) -> tuple[float, float, int]:
+    """(median SE, share of within-group pairs closer than 2 SE, number of such pairs).
+
+    accuracy: (models,) test accuracy in [0, 1]; groups: :func:`intraclass.kendall.axis_groups`.
+    """
+    se = standard_error(accuracy, images)
+    close, total = 0, 0
+    for members in groups.values():
+        for idx in members:
+            i, j = np.triu_indices(len(idx), k=1)
+            a, b = idx[i], idx[j]
+            pair_se = np.sqrt((se[a] ** 2 + se[b] ** 2) / 2.0)
+            keep = ~np.isnan(accuracy[a]) & ~np.isnan(accuracy[b])
+            close += int((np.abs(accuracy[a] - accuracy[b]) < 2.0 * pair_se)[keep].sum())
+            total += int(keep.sum())
+    median = float(np.nanmedian(se)) if np.isfinite(se).any() else float("nan")
+    return median, (close / total if total else float("nan")), total
+
+
+def table_notes(models: pd.DataFrame, excluded: pd.DataFrame, measures: Sequence[str],
+                groups: Mapping[str, Sequence[np.ndarray]], images: int | None,
+                label: Callable[[str], str] = lambda m: MEASURE_LABELS.get(m, m),
+                escape: Callable[[str], str] = str) -> list[str]:
+    """The noise floor, bound, device and exclusion sentences (in this order; empty ones
+    left out). ``label`` names a measure (Markdown or LaTeX), ``escape`` makes free text
+    (ids, reasons, device names) safe for the format."""
+    notes = [noise_note(models, groups, images, escape)]
+    bounds = bound_counts(models, measures)
+    if bounds:
+        notes.append("Search bound: " + "; ".join(f"{label(m)}: {k} of {n} at the search bound"
+                                                 for m, (k, n) in bounds.items()) + ".")
+    if "device" in models.columns and models["device"].nunique(dropna=True) > 1:
+        counts = models["device"].value_counts(dropna=True).sort_index()
+        notes.append("Mixed devices (" + ", ".join(f"{escape(str(d))}: {n}" for d, n in counts.items())
+                     + "): float32 results of different devices can differ in their last digits.")
+    if len(excluded):
+        reasons = excluded["reason"] if "reason" in excluded.columns else pd.Series("", index=excluded.index)
+        items = [f"{escape(str(m))} ({escape(str(r)) if pd.notna(r) and str(r) else 'no reason given'})"
+                 for m, r in zip(excluded["model"], reasons)]
+        notes.append(f"Excluded ({len(items)}, status not ok): " + ", ".join(items) + ".")
+    return notes
+
+
+def noise_note(models: pd.DataFrame, groups: Mapping[str, Sequence[np.ndarray]], images: int | None,
+               escape: Callable[[str], str] = str) -> str:
+    if not images:
+        return "Noise floor: test-set size unknown (no per-image correctness), not estimated."
+    median, share, pairs = pair_noise(models["test_acc"].to_numpy(float), images, groups)
+    if not pairs:
+        return (f"Noise floor: {images} test images; median SE of a test accuracy "
+                f"{100 * median:.2f} points; no within-group model pairs.")
+    return (f"Noise floor: {images} test images; median SE of a test accuracy {100 * median:.2f} "
+            f"points; {100 * share:.0f}{escape('%')} of the {pairs} within-group model pairs differ by less "
+            "than 2 SE.")
