@@ -281,3 +281,52 @@ def test_fig5_k_setting_applies_to_neuron_level_measures_only(study):
     inputs = FigureInputs(**{**vars(study), "measures": measures})
     figure = render_figure("5", inputs, {"dpi": 60}, {"k": 5})
     assert [ax.get_title() for ax in figure.axes if ax.get_title()] == ["$c_1$", "$c_2$", "$c_3$", "$c_4$"]
+
+
+def test_fig3_oriented_tau_error_bars_bound_markers_and_exclusions(study):
+    from matplotlib.collections import LineCollection
+
+    from intraclass.figures import fig3
+
+    models = study.models.copy()
+    models["sigma1"] = -models["test_acc"]  # sharper = worse: oriented tau is +1
+    models["sigma1_at_bound"] = [i % 3 == 0 for i in range(len(models))]
+    models["status"] = ["ok"] * (len(models) - 1) + ["failed"]
+    inputs = FigureInputs(**{**vars(study), "models": models, "n_test": 2000})
+    figure = render_figure("3", inputs, {"dpi": 60}, {"measures": ["c1", "sigma1"]})
+    c1_ax, sigma_ax = figure.axes[:2]
+    assert sigma_ax.get_title() == "$\\tau$ = 1.00 (negated)" and "negated" not in c1_ax.get_title()
+    # one error bar per usable model, of half-length 1 SE in percent
+    bars = [c for c in sigma_ax.collections if isinstance(c, LineCollection)]
+    segments = np.concatenate([c.get_segments() for c in bars])
+    usable = models.iloc[:-1]
+    assert len(segments) == len(usable)
+    half = np.sort([abs(s[1, 1] - s[0, 1]) / 2 for s in segments])
+    expected = np.sort(100 * np.sqrt(usable["test_acc"] * (1 - usable["test_acc"]) / 2000))
+    np.testing.assert_allclose(half, expected, rtol=1e-9)
+    # the flagged points use the bound marker, the excluded model is absent, the legend says so
+    points = [c for c in sigma_ax.collections if not isinstance(c, LineCollection)]
+    drawn = sum(len(c.get_offsets()) for c in points)
+    assert drawn == len(usable)
+    flagged = sum(len(c.get_offsets()) for c in points if c.get_offsets().shape[0] and
+                  c.get_paths()[0].vertices.shape != points[0].get_paths()[0].vertices.shape)
+    assert flagged == int(usable["sigma1_at_bound"].sum())
+    legend_texts = [t.get_text() for legend in figure.legends for t in legend.get_texts()]
+    assert fig3.BOUND_LABEL in legend_texts
+    # without n_test: no bars
+    plain = render_figure("3", FigureInputs(**{**vars(study), "models": models}), {"dpi": 60}, {"measures": ["c1"]})
+    assert not [c for c in plain.axes[0].collections if isinstance(c, LineCollection)]
+
+
+def test_fig4_draws_bootstrap_bands_when_the_curve_has_intervals(study):
+    from matplotlib.collections import PolyCollection
+
+    curve = study.kendall_k.copy()
+    plain = render_figure("4", FigureInputs(**{**vars(study), "kendall_k": curve}), {"dpi": 60})
+    assert not [c for c in plain.axes[0].collections if isinstance(c, PolyCollection)]
+    curve["total_lo"], curve["total_hi"] = curve["total"] - 0.1, curve["total"] + 0.1
+    banded = render_figure("4", FigureInputs(**{**vars(study), "kendall_k": curve}), {"dpi": 60})
+    bands = [c for c in banded.axes[0].collections if isinstance(c, PolyCollection)]
+    assert len(bands) == curve["measure"].nunique()
+    vertices = bands[0].get_paths()[0].vertices
+    assert vertices[:, 1].max() == pytest.approx(curve[curve.measure == "c1"]["total_hi"].max())

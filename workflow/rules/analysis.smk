@@ -87,6 +87,7 @@ for _fig in FIGURES:
             measures=rules.collect.output.measures,
             kendall_k=rules.kendall.output.k_curve,
             stores=figure_stores(_fig),
+            correct=rules.collect.output.correct if _fig == "3" else [],
         output:
             pdf=f"{RESULTS}/{{study}}/figures/fig{_fig}.pdf",
             png=report(

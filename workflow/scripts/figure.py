@@ -28,4 +28,5 @@ make_figure(
     style=dict(params.get("style") or {}),
     settings=dict(params.get("settings") or {}),
     generalization=params.get("generalization", "test_acc"),
+    correct_npz=snakemake.input.get("correct") or None,
 )

@@ -50,10 +50,12 @@ def make_figure(
     style: Mapping | None = None,
     settings: Mapping | None = None,
     generalization: str = "test_acc",
+    correct_npz: str | os.PathLike | None = None,
 ) -> None:
     """The ``figure`` stage: read what figure ``fig`` needs, draw it, write PDF and PNG
     (each atomically). ``stores`` (Fig. 7) are activation store paths aligned with
-    ``checkpoints``; when ``checkpoints`` is empty their names are the store file stems."""
+    ``checkpoints``; when ``checkpoints`` is empty their names are the store file stems.
+    ``correct_npz`` (Fig. 3): ``test_correct.npz``, whose width is the number of test images."""
     from intraclass.tables import read_table
 
     fig = str(fig)
@@ -65,6 +67,11 @@ def make_figure(
         inputs.measures = read_table(measures_csv)
     if fig == "4" and kendall_k_csv is not None:
         inputs.kendall_k = read_table(kendall_k_csv)
+    if fig == "3" and correct_npz:
+        import numpy as np
+
+        with np.load(correct_npz, allow_pickle=False) as data:
+            inputs.n_test = int(data["correct"].shape[1])
     if fig == "7":
         from intraclass.activations import open_store
 

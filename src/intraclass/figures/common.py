@@ -20,7 +20,8 @@ from intraclass.kendall import MEASURES
 class FigureInputs:
     """models: ``models.csv``; measures: ``measures.csv.gz`` (tidy, with ``model``);
     kendall_k: ``kendall_k.csv``; stores: opened activation stores of one model and
-    checkpoints: their names (Fig. 7 only); generalization: ``test_acc`` or ``gap``."""
+    checkpoints: their names (Fig. 7 only); generalization: ``test_acc`` or ``gap``;
+    n_test: the number of test images (Fig. 3's error bars; None = unknown)."""
 
     models: pd.DataFrame
     measures: pd.DataFrame | None = None
@@ -28,6 +29,7 @@ class FigureInputs:
     stores: Sequence = field(default_factory=list)
     checkpoints: Sequence[str] = field(default_factory=list)
     generalization: str = "test_acc"
+    n_test: int | None = None
 
 
 def require(frame: pd.DataFrame | None, what: str, fig: str) -> pd.DataFrame:

@@ -4,8 +4,11 @@ Paper Fig. 4: "The k parameter associated to c1 is multiplied by 5 in the plots,
 enable comparison with c3 (there are 5 subclasses in each of CIFAR100's superclasses)":
 c1's k counts neurons per subclass, c3's per class, so c1 is drawn at k x (subclasses per
 superclass) -- the number of neurons per superclass in both cases. The curves come from
-``kendall_k.csv`` (:func:`intraclass.kendall.kendall_k_curve`). One panel, 0.55 x the
-style's width (the paper puts the studies side by side).
+``kendall_k.csv`` (:func:`intraclass.kendall.kendall_k_curve`; oriented measures, positive =
+ranks the models the way their generalization goes). When the file has the bootstrap
+interval of the drawn column (``<axis>_lo``, ``<axis>_hi``: percentile interval of a paired
+bootstrap over test images, :mod:`intraclass.evaluation.bootstrap`), each curve gets a
+shaded band. One panel, 0.55 x the style's width (the paper puts the studies side by side).
 
 Settings (``figures.fig4``):
 
@@ -27,7 +30,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from intraclass.figures.common import FigureInputs, require
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
-from intraclass.kendall import AXIS_LABELS
+from intraclass.kendall import AXIS_LABELS, HIGH, LOW
 from intraclass.names import MEASURE_LATEX
 
 SETTINGS = {"c1_k_factor": None, "log_x": True, "axis": "total"}
@@ -51,6 +54,10 @@ def plot_fig4(curve: pd.DataFrame, c1_k_factor: float | None = None, log_x: bool
             k = k * float(c1_k_factor)
             label += f" (k $\\times$ {float(c1_k_factor):.3g})"
         ax.plot(k, part[axis].to_numpy(float), color=color, label=label)
+        low, high = f"{axis}{LOW}", f"{axis}{HIGH}"
+        if low in part.columns and high in part.columns and part[low].notna().any():
+            ax.fill_between(k, part[low].to_numpy(float), part[high].to_numpy(float), color=color,
+                            alpha=0.2, linewidth=0, label=f"{label}, bootstrap interval")
     if log_x:
         ax.set_xscale("log")
         plain = FuncFormatter(lambda value, _: f"{value:g}")  # 1, 10, 100 rather than 10^0
