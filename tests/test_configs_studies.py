@@ -1,0 +1,98 @@
+"""The shipped study configs beyond the default one: config/gpu.yaml (the single-GPU paper
+study) and config/evidence.yaml (the CPU evidence study) validate, keep every axis's
+groups, match what their comments state, and dry-run with the job counts they state."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from intraclass.config import load_studies, validate_config
+from intraclass.evaluation.paper import match_paper_table
+from intraclass.kendall import axis_groups
+from intraclass.names import AXES
+
+ROOT = Path(__file__).resolve().parents[1]
+SCHEMA = ROOT / "config" / "schema.yaml"
+
+
+def studies(name: str) -> dict:
+    config = validate_config(yaml.safe_load((ROOT / "config" / name).read_text()), SCHEMA)
+    return load_studies(config)
+
+
+def groups_per_axis(study) -> dict[str, list[int]]:
+    """Axis -> sizes of its groups (models equal on every other axis and the seed)."""
+    frame = pd.DataFrame([m.to_dict() for m in study.models])
+    return {axis: sorted(len(g) for g in members) for axis, members in axis_groups(frame).items()}
+
+
+def dry_run(config: str, workdir: Path) -> dict[str, int]:
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "1", "-s", str(ROOT / "Snakefile"),
+         "--configfile", str(ROOT / "config" / config), "-d", str(workdir)],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
+
+
+def axis_values(study) -> dict[str, set]:
+    frame = pd.DataFrame([m.to_dict() for m in study.models])
+    return {c: set(frame[c]) for c in ("lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment",
+                                       "width", "depth")}
+
+
+def test_gpu_study_is_a_sub_grid_of_the_papers_with_every_axis_grouped():
+    ours, paper = studies("gpu.yaml"), studies("paper.yaml")
+    assert {n: len(s.models) for n, s in ours.items()} == {"vgg_cifar10": 32, "resnet_cifar100_coarse": 36}
+    for name, study in ours.items():
+        s = study.settings
+        assert match_paper_table(s["dataset"], s["arch"]["name"], s["labels"]).number == \
+            {"vgg_cifar10": 3, "resnet_cifar100_coarse": 1}[name]
+        # every model is one of the paper's configurations, every axis keeps all its values
+        assert {m.id for m in study.models} <= {m.id for m in paper[name].models}
+        assert axis_values(study) == axis_values(paper[name])
+        groups = groups_per_axis(study)
+        assert all(len(groups[a]) >= 4 for a in AXES), groups
+        assert s["training"]["epochs"] < paper[name].settings["training"]["epochs"]
+        assert s["training"]["train_per_class"] is None and s["training"]["device"] == "cuda"
+
+
+def test_evidence_study_shape_and_budget_arithmetic():
+    ours = studies("evidence.yaml")
+    assert {s.settings["labels"] for s in ours.values()} == {"fine", "coarse"}
+    config = yaml.safe_load((ROOT / "config" / "evidence.yaml").read_text())
+    assert config["datasets"]["fashion_mnist"] == {"source": "local", "root": "/usr/share/datasets/fashion-mnist"}
+    image_steps = 0
+    for study in ours.values():
+        s = study.settings
+        assert s["dataset"] == "fashion_mnist" and len(study.models) == 36
+        groups = groups_per_axis(study)
+        assert all(len(groups[a]) >= 4 for a in AXES), groups
+        assert groups["learning_rate"] == [3] * 4 and groups["dropout"] == [3] * 4
+        image_steps += len(study.models) * s["training"]["train_per_class"] * 10 * s["training"]["epochs"]
+    assert image_steps == 72 * 4000 * 20  # "5.8 M image-steps" in the config's budget
+
+
+@pytest.mark.parametrize("config, expected", [
+    ("gpu.yaml", {"prepare_dataset": 2, "train": 68, "extract": 68 + 2 * 7, "sharpness": 68, "blackbox": 36,
+                  "rotation": 68, "measures": 68, "collect": 2, "kendall": 2, "paper_vs_run": 2, "total": 416}),
+    ("evidence.yaml", {"prepare_dataset": 1, "train": 72, "extract": 72 + 2 * 4, "sharpness": 72, "blackbox": 36,
+                       "rotation": 72, "measures": 72, "collect": 2, "kendall": 2, "total": 427}),
+])
+def test_study_configs_dry_run_with_the_stated_job_counts(config, expected, tmp_path):
+    counts = dry_run(config, tmp_path)
+    assert {k: counts.get(k, 0) for k in expected} == expected
+    # the paper comparison runs for the GPU study's two studies, never for Fashion-MNIST
+    assert counts.get("paper_vs_run", 0) == (2 if config == "gpu.yaml" else 0)
+    # the counts the config's comments state
+    text = (ROOT / "config" / config).read_text()
+    assert f"{expected['total']} jobs" in text
