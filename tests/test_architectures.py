@@ -3,10 +3,14 @@ variants: sizes, declarations against plain references, and each variant end to 
 function level (extract -> measures, sharpness, layer rotation)."""
 
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch import nn
 
 from intraclass.archspec import (
@@ -330,3 +334,82 @@ def test_variant_extracts_measures_and_runs_sharpness_and_rotation(arch, dataset
     assert rotation["layer_names"] == kernel_names(model)
     assert len(rotation["measures"]["rotation"]["layers"]) == len(kernel_parameters(model))
     assert 0 < rotation["measures"]["rotation"]["value"] <= 2
+
+
+# --------------------------------------------------------------------------- config
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = REPO / "tests" / "configs" / "tiny.yaml"
+SCHEMA = REPO / "config" / "schema.yaml"
+
+
+def tiny_config(arch: dict) -> dict:
+    config = yaml.safe_load(TINY.read_text())
+    config["studies"]["tiny"]["arch"] = arch
+    return config
+
+
+@pytest.mark.parametrize("arch", [TINY_VIT, {"name": "vgg", "norm": "group", "base_width": 4},
+                                  {"name": "resnet", "norm": "none"}], ids=["vit", "vgg-group", "resnet-none"])
+def test_config_accepts_the_variants_without_filling_new_keys(arch):
+    from intraclass.config import validate_config
+
+    settings = validate_config(tiny_config(arch), SCHEMA)["studies"]["tiny"]["arch"]
+    assert settings == {"base_width": 32, **arch}  # absent keys stay absent: no reruns of old configs
+
+
+@pytest.mark.parametrize("arch, message", [
+    ({"name": "vgg", "nrom": "layer"}, r"arch: Additional properties.*'nrom'"),
+    ({"name": "vgg", "norm": "instance"}, r"arch\.norm: 'instance' is not one of"),
+    ({"name": "vit", "pach": 4}, r"arch: Additional properties.*'pach'"),
+    ({"name": "resnet", "patch": 4}, r"studies\.tiny\.arch: arch 'resnet' takes no option\(s\) \['patch'\]"),
+    ({"name": "vit", "norm": "layer"}, r"studies\.tiny\.arch: arch 'vit' takes no option\(s\) \['norm'\]"),
+    ({"name": "vit", "base_width": 8, "heads": 3}, r"studies\.tiny\.arch: ViT embedding width .* heads = 3"),
+])
+def test_config_rejects_bad_arch_keys_before_any_job(arch, message):
+    from intraclass.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=message):
+        validate_config(tiny_config(arch), SCHEMA)
+
+
+def test_config_checks_k_against_the_vits_declared_sizes():
+    from intraclass.config import ConfigError, validate_config
+
+    config = tiny_config({"name": "vit", "base_width": 4, "blocks": 1})  # 1 layer of 16 neurons
+    config["studies"]["tiny"]["measures"]["k"]["c2"] = 2
+    with pytest.raises(ConfigError, match=r"measures\.k\.c2 = 2 exceeds the 1 measured layers"):
+        validate_config(config, SCHEMA)
+    config["studies"]["tiny"]["measures"]["k"].update(c2=1, c1=17)
+    with pytest.raises(ConfigError, match=r"measures\.k\.c1 = 17 exceeds the 16 neurons"):
+        validate_config(config, SCHEMA)
+
+
+@pytest.mark.slow
+def test_tiny_vit_study_runs_end_to_end(tmp_path):
+    """The tiny study with a ViT: training, extraction, measures, sharpness, rotation, tables."""
+    import pandas as pd
+
+    from intraclass.activations import open_store
+
+    config = tiny_config({"name": "vit", "base_width": 8, "patch": 7, "blocks": 2, "heads": 2})
+    path = tmp_path / "vit.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path),
+           "--directory", str(workdir)]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    results = workdir / "results" / "tiny"
+    table = pd.read_csv(results / "tables" / "models.csv")
+    assert len(table) == 4 and (table["status"] == "ok").all()
+    for column in ("c1", "c2", "c3", "c4", "sigma1", "sigma2", "alpha1", "alpha2", "rotation"):
+        assert table[column].notna().all(), column
+    model = table["model"].iloc[0]
+    store = open_store(results / "activations" / model / "final.zarr")
+    assert store.layer_names == ["blocks.0.mlp.fc1", "blocks.1.mlp.fc1"] and store.neurons == [32, 32]
+    assert "max over tokens" in store.attrs["pooling"]
+    checkpoint = torch.load(results / "models" / model / "model.pt", weights_only=True)
+    assert checkpoint["arch_spec"]["arch"] == "vit" and checkpoint["arch_spec"]["patch"] == 7
+    assert (results / "tables" / "kendall.csv").stat().st_size > 0
