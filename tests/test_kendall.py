@@ -358,3 +358,40 @@ def test_axis_subset_still_groups_on_every_other_hyperparameter():
     })
     groups = axis_groups(hparams, axes=("learning_rate",))
     assert sorted(map(sorted, map(list, groups["learning_rate"]))) == [[0, 1], [2, 3]]
+
+
+@pytest.mark.slow
+def test_tiny_study_writes_the_oriented_table_with_intervals_and_the_cmi_table(tmp_path):
+    """End to end on the tiny study (4 models: batch size x optimizer): the kendall rule
+    reads collect's per-image correctness and writes intervals, notes and the CMI table;
+    Figures 3 and 4 are drawn from them."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    tables = Path("results/tiny/tables")
+    targets = [str(tables / f"{name}") for name in ("kendall.csv", "kendall.md", "kendall_k.csv", "cmi.csv",
+                                                    "cmi.md", "cmi.tex")]
+    targets += ["results/tiny/figures/fig3.png", "results/tiny/figures/fig4.png"]
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(repo / "tests/configs/tiny.yaml"),
+           "--directory", str(tmp_path), *targets]
+    run = subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    out = tmp_path / tables
+    table = pd.read_csv(out / "kendall.csv", index_col="measure")
+    assert {"c1", "c3", "sigma1"} <= set(table.index)
+    for column in ("batch_size", "optimizer", "total"):
+        assert table[column].notna().all()
+        assert (table[f"{column}_lo"] <= table[column] + 1e-9).all()
+        assert (table[column] <= table[f"{column}_hi"] + 1e-9).all()
+    assert table["learning_rate_lo"].isna().all()  # one learning rate: no group, no interval
+    md = (out / "kendall.md").read_text()
+    assert "Positive = ranks models" in md and "paired bootstrap over the" in md and "Noise floor:" in md
+    assert " [" in md.splitlines()[2]
+    curve = pd.read_csv(out / "kendall_k.csv")
+    assert curve["total_lo"].notna().all() and (curve["total_lo"] <= curve["total_hi"]).all()
+    cmi_table = pd.read_csv(out / "cmi.csv", index_col="measure")
+    assert list(cmi_table.index) == list(table.index) and cmi_table["K"].notna().all()
+    assert "Conditional mutual information K" in (out / "cmi.md").read_text()
+    assert (tmp_path / "results/tiny/figures/fig3.png").stat().st_size > 1000
