@@ -543,8 +543,10 @@ def test_extract_script_runs_the_stage(tmp_path, dataset):
     save_checkpoint(tmp_path / "model.pt", build_model(**spec), spec, {"id": "m"}, "fine", 2,
                     normalization=training_normalization(dataset))
     out = tmp_path / "act" / "final.zarr"
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text('{"status": "ok", "reason": null}\n')
     snakemake = SimpleNamespace(
-        input=SimpleNamespace(weights=str(tmp_path / "model.pt"), data=str(data)),
+        input=SimpleNamespace(weights=str(tmp_path / "model.pt"), data=str(data), metrics=str(metrics)),
         output=SimpleNamespace(store=str(out)), log=[str(tmp_path / "extract.log")], threads=1,
         # run-only settings (device, batch size) come from the config, not params
         params=SimpleNamespace(
