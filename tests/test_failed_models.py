@@ -97,6 +97,87 @@ def test_stores_status(tmp_path):
     assert S.stores_status([broken, skipped], ["epoch1", "final"]) == ("diverged", "why")
 
 
+# ------------------------------------------------- model-level stages of a failed model
+
+def diverged_metrics(path: Path) -> Path:
+    S.write_json(path, {"status": "diverged", "reason": "training loss nan at epoch 1",
+                        "train_loss": math.nan})
+    return path
+
+
+def test_skip_unless_ok_writes_the_stage_json_only_for_a_failed_model(tmp_path):
+    import logging
+
+    calls = []
+
+    def skipped(status, reason):
+        calls.append((status, reason))
+        return {"status": status, "reason": reason, "measures": {"x": {"value": math.nan}}}
+
+    ok = tmp_path / "ok.json"
+    ok.write_text(json.dumps({"status": "ok"}))
+    log = logging.getLogger("test")
+    assert S.skip_unless_ok(ok, tmp_path / "out.json", skipped, log, "x") is None
+    assert S.skip_unless_ok(None, tmp_path / "out.json", skipped, log, "x") is None
+    assert not (tmp_path / "out.json").exists() and not calls
+    bad = diverged_metrics(tmp_path / "bad.json")
+    result = S.skip_unless_ok(bad, tmp_path / "out.json", skipped, log, "x")
+    assert calls == [("diverged", "training loss nan at epoch 1")]
+    written = json.loads((tmp_path / "out.json").read_text())  # valid JSON: NaN became null
+    assert written == {"status": "diverged", "reason": "training loss nan at epoch 1",
+                       "measures": {"x": {"value": None}}}
+    assert result["status"] == "diverged"
+
+
+def test_blackbox_and_rotation_of_a_diverged_model_write_null_values_without_loading_it(tmp_path):
+    from intraclass.measures import blackbox as B
+    from intraclass.measures import rotation as R
+    from intraclass.tables import model_status, stage_layer_rows, stage_values
+
+    metrics = diverged_metrics(tmp_path / "metrics.json")
+    absent = tmp_path / "absent.pt"  # never read: loading it would raise FileNotFoundError
+    training = {"train_per_class": 6, "data_seed": 0, "device": "cpu", "eval_batch_size": 64}
+    out = tmp_path / "blackbox.json"
+    B.run_blackbox(absent, tmp_path / "absent.npz", out, {"per_subclass": 3}, "coarse", training,
+                   metrics_path=metrics)
+    c0 = json.loads(out.read_text())
+    assert (c0["status"], c0["reason"]) == ("diverged", "training loss nan at epoch 1")
+    assert c0["measures"]["c0"] == {"value": None, "subclasses": []}
+    assert c0["settings"]["per_subclass"] == 3
+    with pytest.raises(ValueError, match="labels: coarse"):  # a config error still fails
+        B.run_blackbox(absent, absent, out, {}, "fine", training, metrics_path=metrics)
+
+    out = tmp_path / "rotation.json"
+    R.run_rotation(absent, absent, out, {"epoch1": absent}, metrics_path=metrics)
+    rotation = json.loads(out.read_text())
+    assert rotation["status"] == "diverged"
+    assert rotation["measures"]["rotation"] == {"value": None, "layers": None, "checkpoints": {}}
+
+    # what collect makes of them: NaN values, no layer rows, the model's status
+    assert math.isnan(stage_values(c0, "blackbox")["c0"])
+    assert math.isnan(stage_values(rotation, "rotation")["rotation"])
+    assert stage_layer_rows(rotation, "rotation").empty
+    assert model_status({}, None, {"blackbox": c0, "rotation": rotation}) == (
+        "diverged", "training loss nan at epoch 1")
+
+
+def test_rotation_of_an_ok_model_is_measured_and_says_ok(tmp_path):
+    import torch
+
+    from intraclass.measures import rotation as R
+    from intraclass.models import build_model, save_checkpoint
+
+    spec = {"arch": "vgg", "num_classes": 3, "in_channels": 1, "base_width": 2}
+    torch.manual_seed(0)
+    init = save_checkpoint(tmp_path / "init.pt", build_model(**spec), spec, {"id": "m"}, "coarse", 0)
+    final = save_checkpoint(tmp_path / "model.pt", build_model(**spec), spec, {"id": "m"}, "coarse", 2)
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"status": "ok", "test_acc": 0.5}))
+    result = R.run_rotation(init, final, tmp_path / "r.json", metrics_path=metrics)
+    assert result["status"] == "ok" and result["reason"] is None
+    assert 0 < result["measures"]["rotation"]["value"] <= 2
+
+
 # ------------------------------------------------------------------- the whole workflow
 
 def diverging_config(path: Path) -> tuple[Path, str]:
@@ -128,6 +209,10 @@ def test_a_diverging_model_is_excluded_and_the_study_finishes(tmp_path):
     sharp = json.loads((results / "sharpness" / f"{bad}.json").read_text())
     assert sharp["status"] == "diverged" and all(m["value"] is None for m in sharp["measures"].values())
     assert pd.read_csv(results / "measures" / f"{bad}.csv").empty
+    c0 = json.loads((results / "blackbox" / f"{bad}.json").read_text())
+    assert c0["status"] == "diverged" and c0["measures"]["c0"]["value"] is None
+    rotation = json.loads((results / "rotation" / f"{bad}.json").read_text())
+    assert rotation["status"] == "diverged" and rotation["measures"]["rotation"]["layers"] is None
 
     table = pd.read_csv(results / "tables" / "models.csv")
     assert len(table) == 5

@@ -590,19 +590,17 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import load_checkpoint
     from intraclass.runtime import pick_device, require_keys
-    from intraclass.status import OK, read_status, write_json
+    from intraclass.status import OK, skip_unless_ok, write_json
 
     log = log or log_default
     settings = resolve_settings(settings)  # fail on a bad config before loading anything
     if labels not in ("fine", "coarse"):
         raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
     require_keys(training, ("train_per_class", "data_seed", "device"), "training")
-    status, reason = read_status(metrics_path) if metrics_path is not None else (OK, None)
-    if status != OK:
-        log.warning("model %s has status %s (%s): sharpness skipped", model_path, status, reason)
-        result = {**skipped_result(settings, status, reason), "model": str(model_path)}
-        write_json(out_path, result)
-        return result
+    skipped = skip_unless_ok(metrics_path, out_path, lambda status, reason: {
+        **skipped_result(settings, status, reason), "model": str(model_path)}, log, "sharpness")
+    if skipped is not None:
+        return skipped
     device = pick_device(str(training["device"]), log)
     model, checkpoint = load_checkpoint(model_path, device)
     if checkpoint["labels"] != labels:

@@ -22,7 +22,9 @@ Skipped outputs:
 * extract: the store directory ``{checkpoint}.zarr`` holds only :data:`SKIP_FILE`
   (JSON ``{"status", "reason"}``), no Zarr group (:func:`write_skipped_store`);
 * measures: the tidy CSV with its header only, and the status JSON names the status;
-* sharpness: the JSON with ``status``, ``reason`` and every measure's value ``null``.
+* sharpness, blackbox (c0) and rotation: the stage's JSON with ``status``, ``reason``
+  and every measure's value ``null`` (rotation: ``layers`` null, no ``checkpoints``),
+  written by :func:`skip_unless_ok` without loading the model.
 
 JSON written by the stages is always valid JSON: :func:`json_text` writes non-finite
 floats (NaN, +-inf, which ``json.dumps`` would write as the invalid ``NaN``) as ``null``.
@@ -31,9 +33,10 @@ floats (NaN, +-inf, which ``json.dumps`` would write as the invalid ``NaN``) as 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +88,24 @@ def read_status(metrics_path: str | os.PathLike) -> tuple[str, str | None]:
     if not isinstance(metrics, dict):
         raise ValueError(f"metrics file {path} holds a {type(metrics).__name__}, not an object")
     return checked_status(metrics.get("status", OK), str(path)), metrics.get("reason")
+
+
+def skip_unless_ok(metrics_path: str | os.PathLike | None, out_path: str | os.PathLike,
+                   skipped: Callable[[str, str | None], dict], log: logging.Logger,
+                   stage: str) -> dict | None:
+    """The first step of a model-level stage (sharpness, blackbox, rotation): when the
+    model's ``metrics.json`` says its status is not ok, write ``skipped(status, reason)``
+    (the stage's JSON with null values) to ``out_path``, log why and return it; None for
+    an ok model (or no ``metrics_path``), which the stage then measures."""
+    if metrics_path is None:
+        return None
+    status, reason = read_status(metrics_path)
+    if status == OK:
+        return None
+    log.warning("model of %s has status %s (%s): %s skipped", metrics_path, status, reason, stage)
+    result = skipped(status, reason)
+    write_json(out_path, result)
+    return result
 
 
 def checked_status(status: Any, source: str) -> str:

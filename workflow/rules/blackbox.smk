@@ -7,6 +7,8 @@ rule blackbox:
     input:
         model=f"{RESULTS}/{{study}}/models/{{model}}/model.pt",
         data=dataset_file,
+        # status of the model: a diverged one gets a skipped output (intraclass.status)
+        metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",
     output:
         json=f"{RESULTS}/{{study}}/blackbox/{{model}}.json",
     log:

@@ -8,6 +8,8 @@ rule rotation:
         init=f"{RESULTS}/{{study}}/models/{{model}}/init.pt",
         model=f"{RESULTS}/{{study}}/models/{{model}}/model.pt",
         ckpt=f"{RESULTS}/{{study}}/models/{{model}}/ckpt",
+        # status of the model: a diverged one gets a skipped output (intraclass.status)
+        metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",
     output:
         json=f"{RESULTS}/{{study}}/rotation/{{model}}.json",
     log:

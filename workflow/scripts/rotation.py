@@ -1,5 +1,8 @@
 """Rule rotation: the layer rotation curves of one model (final and evolution checkpoints);
-see docs/measures.md."""
+see docs/measures.md.
+
+A model whose training diverged (metrics.json status) gets a JSON with its status and a
+null rotation instead of curves (intraclass.status)."""
 
 from pathlib import Path
 
@@ -17,5 +20,7 @@ result = run_rotation(
     out_path=snakemake.output.json,
     checkpoints={f"epoch{e}": ckpt / f"epoch{e}.pt" for e in snakemake.params.epochs},
     log=log,
+    metrics_path=snakemake.input.metrics,
 )
-log.info("wrote %s: rotation=%s", snakemake.output.json, result["measures"]["rotation"]["value"])
+log.info("wrote %s (status %s): rotation=%s", snakemake.output.json, result["status"],
+         result["measures"]["rotation"]["value"])

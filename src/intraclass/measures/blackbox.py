@@ -272,20 +272,31 @@ def _json_clean(entries: list[dict]) -> list[dict]:
 
 # ----------------------------------------------------------------------------- stage
 
+def skipped_result(settings: Mapping, status: str, reason: str | None) -> dict:
+    """The JSON of a model whose status is not ok (:mod:`intraclass.status`): its status and
+    reason, c0 null and no subclass entries."""
+    return {"status": status, "reason": reason, "measures": {NAME: {"value": None, "subclasses": []}},
+            "n_pairs": None, "device": None, "seconds": 0.0, "settings": dict(settings)}
+
+
 def run_blackbox(model_path: str | os.PathLike, data_path: str | os.PathLike,
                  out_path: str | os.PathLike, settings: Mapping | None, labels: str,
-                 training: Mapping, log: logging.Logger | None = None) -> dict:
+                 training: Mapping, log: logging.Logger | None = None,
+                 metrics_path: str | os.PathLike | None = None) -> dict:
     """The ``blackbox`` rule (docs/measures.md, "c0"): c0 of one model on its training samples.
 
     ``training`` supplies ``train_per_class`` and ``data_seed`` (the training subset, as
     in training) and the run-only ``device`` and ``eval_batch_size`` (inputs per forward
     pass). ``labels`` must be ``coarse``: c0 reads the softmax of the class S, so the
     model must have been trained on the superclasses. Writes the JSON atomically.
+    ``metrics_path``: the model's metrics.json; when its status is not ok (a diverged
+    model) the model is not loaded and the JSON says so (:func:`skipped_result`).
     """
     from intraclass.augment import Normalizer
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import load_checkpoint
     from intraclass.runtime import pick_device, require_keys
+    from intraclass.status import OK, skip_unless_ok
 
     log = log or log_default
     settings = resolve_settings(settings)  # fail on a bad config before loading anything
@@ -293,6 +304,10 @@ def run_blackbox(model_path: str | os.PathLike, data_path: str | os.PathLike,
         raise ValueError(f"c0 (blackbox) needs models trained on superclasses (labels: coarse), "
                          f"got labels {labels!r}; disable blackbox for this study")
     require_keys(training, ("train_per_class", "data_seed", "device", "eval_batch_size"), "training")
+    skipped = skip_unless_ok(metrics_path, out_path, lambda status, reason: {
+        **skipped_result(settings, status, reason), "model": str(model_path)}, log, "c0")
+    if skipped is not None:
+        return skipped
     device = pick_device(str(training["device"]))
     model, checkpoint = load_checkpoint(model_path, device)
     if checkpoint["labels"] != labels:
@@ -306,6 +321,6 @@ def run_blackbox(model_path: str | os.PathLike, data_path: str | os.PathLike,
                         dataset.labels("train", "coarse")[indices], settings,
                         batch_size=int(training["eval_batch_size"]), preprocess=normalize,
                         names=dataset.fine_names, log=log)
-    result["model"] = str(model_path)
+    result = {"status": OK, "reason": None, **result, "model": str(model_path)}
     write_atomic(out_path, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
     return result

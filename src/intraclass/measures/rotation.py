@@ -108,18 +108,34 @@ def rotation_result(names: Sequence[str], curves: Mapping[str, np.ndarray],
             "layer_names": list(names), "settings": {}}
 
 
+def skipped_result(status: str, reason: str | None) -> dict:
+    """The JSON of a model whose status is not ok (:mod:`intraclass.status`): its status and
+    reason, the rotation null, no per-layer curve and no checkpoints."""
+    return {"status": status, "reason": reason,
+            "measures": {NAME: {"value": None, "layers": None, "checkpoints": {}}},
+            "layer_names": [], "settings": {}}
+
+
 def run_rotation(init_path: str | os.PathLike, model_path: str | os.PathLike,
                  out_path: str | os.PathLike, checkpoints: Mapping[str, str | os.PathLike] | None = None,
-                 log: logging.Logger | None = None) -> dict:
+                 log: logging.Logger | None = None,
+                 metrics_path: str | os.PathLike | None = None) -> dict:
     """The ``rotation`` rule (docs/measures.md, "Layer rotation"): the rotation curves of one model.
 
     ``init_path``: the checkpoint of the initial weights (epoch 0); ``model_path``: the
     final one; ``checkpoints``: ``{"epoch{E}": path}`` of the evolution checkpoints (empty
     for most models). All must hold the same architecture. Writes the JSON atomically.
+    ``metrics_path``: the model's metrics.json; when its status is not ok (a diverged
+    model) no weights are read and the JSON says so (:func:`skipped_result`).
     """
     from intraclass.models import build_model, read_checkpoint
+    from intraclass.status import OK, skip_unless_ok
 
     log = log or log_default
+    skipped = skip_unless_ok(metrics_path, out_path, lambda status, reason: {
+        **skipped_result(status, reason), "model": str(model_path)}, log, "rotation")
+    if skipped is not None:
+        return skipped
     initial = read_checkpoint(init_path)
     names = kernel_names(build_model(**initial["arch_spec"]))
     curves, epochs = {}, {}
@@ -132,7 +148,7 @@ def run_rotation(init_path: str | os.PathLike, model_path: str | os.PathLike,
         epochs[name] = checkpoint["epoch"]
         log.info("%s (epoch %d): mean rotation %.4f over %d layers", name, epochs[name],
                  mean_rotation(curves[name]), len(names))
-    result = rotation_result(names, curves, epochs)
-    result["model"] = str(model_path)
+    result = {"status": OK, "reason": None, **rotation_result(names, curves, epochs),
+              "model": str(model_path)}
     write_atomic(out_path, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
     return result
