@@ -5,6 +5,13 @@ DataFrames/arrays (what the tests draw from synthetic tables), a ``render`` that
 its data from :class:`FigureInputs`, and its ``SETTINGS`` defaults (documented in the
 module; ``figures.figN`` of the config overrides them). The shared style is
 :mod:`intraclass.figures.style`. :func:`make_figure` is the ``figure`` stage.
+
+Every figure leaves out the models whose ``status`` in ``models.csv`` is not ``ok``
+(:func:`render_figure`, through :func:`intraclass.figures.common.usable_inputs`). A figure
+about one chosen model whose status is not ok (Fig. 7's evolution model, a rotation panel
+named in ``figures.figrotation.models``) draws a placeholder panel that gives its status
+and reason: the model is fixed when the workflow is planned, before training, so no other
+model's activations exist to fall back on.
 """
 
 from __future__ import annotations
@@ -16,7 +23,7 @@ from collections.abc import Mapping, Sequence
 from matplotlib.figure import Figure
 
 from intraclass.figures import fig3, fig4, fig5, fig6, fig7, fig8, fig11, rotation
-from intraclass.figures.common import FigureInputs
+from intraclass.figures.common import FigureInputs, SkippedStore, usable_inputs
 from intraclass.figures.style import STYLE_DEFAULTS, resolve_style, save_figure
 
 log = logging.getLogger(__name__)
@@ -31,11 +38,25 @@ __all__ = ["FIGURES", "STYLE_DEFAULTS", "FigureInputs", "make_figure", "render_f
 
 def render_figure(fig: str | int, inputs: FigureInputs, style: Mapping | None = None,
                   settings: Mapping | None = None) -> Figure:
-    """Draw figure ``fig`` (3, 4, 5, 6, 7, 8 or 11) from ``inputs``."""
+    """Draw figure ``fig`` (3, 4, 5, 6, 7, 8, 11 or rotation) from ``inputs``, leaving out
+    the models whose status is not ok."""
     fig = str(fig)
     if fig not in FIGURES:
         raise ValueError(f"unknown figure {fig!r}; figures: {list(FIGURES)}")
-    return FIGURES[fig].render(inputs, resolve_style(style), settings)
+    return FIGURES[fig].render(usable_inputs(inputs), resolve_style(style), settings)
+
+
+def open_figure_store(path: str | os.PathLike):
+    """The activation store at ``path``, or a :class:`SkippedStore` when its model's
+    extract job wrote a skipped store (status not ok)."""
+    from intraclass.activations import open_store
+    from intraclass.status import skipped_store
+
+    skipped = skipped_store(path)
+    if skipped is None:
+        return open_store(path)
+    model = os.path.basename(os.path.dirname(os.fspath(path).rstrip("/")))
+    return SkippedStore({"model_id": model, "status": skipped[0], "reason": skipped[1]})
 
 
 def make_figure(
@@ -73,12 +94,13 @@ def make_figure(
         with np.load(correct_npz, allow_pickle=False) as data:
             inputs.n_test = int(data["correct"].shape[1])
     if fig == "7":
-        from intraclass.activations import open_store
-
-        inputs.stores = [open_store(p) for p in stores]
+        inputs.stores = [open_figure_store(p) for p in stores]
         inputs.checkpoints = list(checkpoints) or [os.path.splitext(os.path.basename(os.fspath(p).rstrip("/")))[0]
                                                    for p in stores]
-    log.info("drawing figure %s from %d models", fig, len(inputs.models))
+    usable = usable_inputs(inputs)
+    log.info("drawing figure %s from %d models", fig, len(usable.models))
+    for _, row in usable.excluded.iterrows():
+        log.info("left out: model %s (status %s: %s)", row["model"], row.get("status"), row.get("reason"))
     figure = render_figure(fig, inputs, resolved, settings)
     save_figure(figure, out_pdf, out_png, resolved)
     log.info("wrote %s and %s", out_pdf, out_png)

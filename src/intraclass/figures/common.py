@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -21,7 +21,9 @@ class FigureInputs:
     """models: ``models.csv``; measures: ``measures.csv.gz`` (tidy, with ``model``);
     kendall_k: ``kendall_k.csv``; stores: opened activation stores of one model and
     checkpoints: their names (Fig. 7 only); generalization: ``test_acc`` or ``gap``;
-    n_test: the number of test images (Fig. 3's error bars; None = unknown)."""
+    n_test: the number of test images (Fig. 3's error bars; None = unknown); excluded:
+    the ``models.csv`` rows whose status is not ok, which :func:`usable_inputs` moves here
+    from ``models`` (None = not split yet)."""
 
     models: pd.DataFrame
     measures: pd.DataFrame | None = None
@@ -30,6 +32,49 @@ class FigureInputs:
     checkpoints: Sequence[str] = field(default_factory=list)
     generalization: str = "test_acc"
     n_test: int | None = None
+    excluded: pd.DataFrame | None = None
+
+
+@dataclass
+class SkippedStore:
+    """Stands in for the activation store of a model whose status is not ok (its extract
+    job wrote a skipped store, :func:`intraclass.status.write_skipped_store`): ``attrs``
+    holds ``model_id`` (the store's folder, ``activations/{model}/{checkpoint}.zarr``),
+    ``status`` and ``reason``; there are no pre-activations."""
+
+    attrs: dict
+
+
+def usable_inputs(inputs: FigureInputs) -> FigureInputs:
+    """``inputs`` without the models whose status is not ok (every figure leaves them out,
+    :func:`intraclass.evaluation.notes.split_usable`): their ``models`` rows move to
+    ``excluded`` and their ``measures`` rows are dropped (an unmeasurable model can still
+    have rotation rows). Idempotent."""
+    from intraclass.evaluation.notes import split_usable
+
+    models, excluded = split_usable(inputs.models)
+    if inputs.excluded is not None:
+        excluded = pd.concat([inputs.excluded, excluded], ignore_index=True)
+    measures = inputs.measures
+    if measures is not None and len(excluded):
+        measures = measures[~measures["model"].isin(excluded["model"])]
+    return replace(inputs, models=models, measures=measures, excluded=excluded)
+
+
+def exclusion(inputs: FigureInputs, model: str) -> str | None:
+    """Why ``model`` has nothing to draw ("has status diverged (reason)"), or None when it
+    is usable: its row in ``inputs.excluded`` or a skipped store of it."""
+    found = []
+    if inputs.excluded is not None and len(inputs.excluded):
+        found += [(row.get("status"), row.get("reason")) for _, row in inputs.excluded.iterrows()
+                  if row["model"] == model]
+    found += [(s.attrs.get("status"), s.attrs.get("reason")) for s in inputs.stores
+              if isinstance(s, SkippedStore) and s.attrs.get("model_id") == model]
+    if not found:
+        return None
+    status, reason = found[0]
+    known = isinstance(reason, str) and reason
+    return f"has status {status} ({reason if known else 'no reason given'})"
 
 
 def require(frame: pd.DataFrame | None, what: str, fig: str) -> pd.DataFrame:

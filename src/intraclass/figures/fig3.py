@@ -12,7 +12,7 @@ Each point carries a +-1 standard-error bar on its test accuracy, SE = sqrt(a (1
 with ``n`` the number of test images (from ``test_correct.npz``; no bars when unknown).
 A sharpness value whose search ended on a bound of its interval (``<measure>_at_bound``
 in ``models.csv``) is drawn with a distinct marker, named in the legend. Models whose
-``status`` is not ``ok`` are left out.
+``status`` is not ``ok`` are left out (as in every figure, :func:`intraclass.figures.render_figure`).
 
 Settings (``figures.fig3``):
 
@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from intraclass.evaluation.bootstrap import standard_error
-from intraclass.evaluation.notes import BOUND_SUFFIX, split_usable
+from intraclass.evaluation.notes import BOUND_SUFFIX
 from intraclass.figures.common import FigureInputs, generalization_axis, measures_in
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
 from intraclass.kendall import direction, generalization_values, tau_a_columns
@@ -113,7 +113,7 @@ def _legend(figure: Figure, ax, color_by: str | None, groups: int, any_bound: bo
 
 def render(inputs: FigureInputs, style: Mapping | None, settings: Mapping | None) -> Figure:
     options = resolve_options(SETTINGS, settings, "fig3 setting")
-    models, _ = split_usable(inputs.models)
+    models = inputs.models  # usable models only (render_figure)
     measures = measures_in(list(models.columns), options["measures"], "3")
     measures = [m for m in measures if models[m].notna().any()]
     return plot_fig3(models, measures, inputs.generalization, options["color_by"],

@@ -24,6 +24,12 @@ Settings (``figures.fig7``):
 - ``model`` (default ``null``: the model the stores were extracted from, read from their
   attributes): the model id whose ``top_neuron`` rows choose the neurons;
 - ``bins`` (default 30): histogram bins per panel.
+
+When that model's status is not ok (training diverged: its stores are skipped stores; or
+unmeasurable), the figure is one placeholder panel naming the model, its status and reason
+(the model is chosen when the workflow is planned, before training: no other model's
+activations were extracted to fall back on; choose another with ``model`` or
+``evolution.models``).
 """
 
 from __future__ import annotations
@@ -36,8 +42,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from intraclass.figures.common import FigureInputs, checkpoint_epoch, require, rows
-from intraclass.figures.style import colors, resolve_options, styled
+from intraclass.figures.common import FigureInputs, checkpoint_epoch, exclusion, require, rows
+from intraclass.figures.style import colors, placeholder_figure, resolve_options, styled
 
 SETTINGS = {"model": None, "bins": 30}
 
@@ -209,6 +215,10 @@ def render(inputs: FigureInputs, style: Mapping | None, settings: Mapping | None
         model = stored.pop()
     elif stored and stored != {model}:
         raise ValueError(f"figure 7: settings name model {model!r} but the stores come from {sorted(stored)}")
+    why = exclusion(inputs, model)
+    if why is not None:
+        return placeholder_figure(f"Figure 7: evolution model {model} {why}:\nno pre-activations "
+                                  "to draw. Choose a usable model with figures.fig7.model.", style=style)
     top = rows(measures, "top_neuron", measure="c1", model=model)
     first = inputs.stores[0] if inputs.stores else None
     panels = neuron_panels(inputs.stores, inputs.checkpoints, top,

@@ -15,9 +15,13 @@ of ``measures.csv.gz`` (``layer`` = 0-based kernel index in forward order, drawn
 
 Settings (``figures.figrotation``):
 
-- ``models`` (default ``null``: every model with epoch checkpoints): the evolution
-  models that get a panel (``[]``: none);
+- ``models`` (default ``null``: every usable model with epoch checkpoints): the evolution
+  models that get a panel (``[]``: none); one whose status is not ok gets a placeholder
+  panel with its status and reason;
 - ``colormap`` (default ``viridis``): the colormap of both colourings.
+
+Models whose status is not ok are left out (a diverged model has no curve); the first
+panel's title counts them.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from intraclass.figures.common import FigureInputs, checkpoint_epoch, generalization_axis, require, rows
-from intraclass.figures.style import new_figure, resolve_options, styled
+from intraclass.figures.common import FigureInputs, checkpoint_epoch, exclusion, generalization_axis, require, rows
+from intraclass.figures.style import new_figure, placeholder, resolve_options, styled
 
 SETTINGS = {"models": None, "colormap": "viridis"}
 MEASURE = "rotation"
@@ -53,9 +57,14 @@ def rotation_curves(layer_rows: pd.DataFrame, models: pd.DataFrame) -> pd.DataFr
 
 @styled
 def plot_rotation(curves: pd.DataFrame, color_values: Mapping[str, float], color_label: str,
-                  evolution: Sequence[str] = (), colormap: str = "viridis", *, style: Mapping) -> Figure:
+                  evolution: Sequence[str] = (), colormap: str = "viridis",
+                  placeholders: Mapping[str, str] | None = None, left_out: int = 0, *,
+                  style: Mapping) -> Figure:
     """Final curves coloured by ``color_values`` (model -> number), then one panel per
-    model of ``evolution`` with its curve at each checkpoint coloured by epoch."""
+    model of ``evolution`` with its curve at each checkpoint coloured by epoch; a model of
+    ``placeholders`` (model -> why it has no curve) gets a panel with that text instead.
+    ``left_out``: the number of models left out (status not ok), named in the first title."""
+    placeholders = dict(placeholders or {})
     final = curves[curves["checkpoint"] == "final"]
     if final.empty:
         raise ValueError("figure rotation: no layer rotation values at the end of training")
@@ -68,8 +77,11 @@ def plot_rotation(curves: pd.DataFrame, color_values: Mapping[str, float], color
         ax.plot(line["layer"], line["value"], color=cmap(norm(color_values.get(model, np.nan))),
                 marker="o", markersize=2)
     figure.colorbar(ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=color_label)
-    ax.set_title("end of training")
+    ax.set_title("end of training" + (f" ({left_out} left out: status not ok)" if left_out else ""))
     for ax, model in zip(axes[1:], evolution):
+        if model in placeholders:
+            placeholder(ax, f"{model}\n{placeholders[model]}:\nno rotation curve", style)
+            continue
         mine = curves[curves["model"] == model]
         epochs = sorted(mine["epoch"].unique())
         scale = Normalize(0.0, max(epochs) if epochs else 1.0)
@@ -78,7 +90,7 @@ def plot_rotation(curves: pd.DataFrame, color_values: Mapping[str, float], color
                     label=f"epoch {epoch:g}")
         ax.set_title(model, fontsize=style["font_size"] - 1)
         ax.legend(frameon=False)
-    for ax in axes:
+    for ax in [a for a, m in zip(axes, [None, *evolution]) if m not in placeholders]:
         ax.set_xlabel("layer")
         ax.set_ylabel("layer rotation (1 - cos)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -96,10 +108,13 @@ def render(inputs: FigureInputs, style: Mapping | None, settings: Mapping | None
     curves = rotation_curves(layer_rows, inputs.models)
     evolving = sorted(set(curves.loc[curves["checkpoint"] != "final", "model"]))
     chosen = evolving if options["models"] is None else list(options["models"])
-    missing = [m for m in chosen if m not in evolving]
+    placeholders = {m: exclusion(inputs, m) for m in chosen if m not in evolving}
+    missing = [m for m, why in placeholders.items() if why is None]
     if missing:
         raise ValueError(f"figure rotation: model(s) {missing} have no epoch checkpoints; those "
                          f"that do: {evolving}")
     values, label = generalization_axis(inputs.models, inputs.generalization)
     color_values = dict(zip(inputs.models["model"], values))
-    return plot_rotation(curves, color_values, label, chosen, options["colormap"], style=style)
+    left_out = 0 if inputs.excluded is None else len(inputs.excluded)
+    return plot_rotation(curves, color_values, label, chosen, options["colormap"], placeholders,
+                         left_out, style=style)

@@ -110,6 +110,14 @@ def colors(style: Mapping, count: int) -> list:
     return [cmap(x) for x in ([0.5] if count == 1 else [i / (count - 1) for i in range(count)])]
 
 
+def placeholder(ax, message: str, style: Mapping) -> None:
+    """Turn ``ax`` into a panel that says, in words, why it has nothing to draw (e.g. a
+    model whose status is not ok)."""
+    ax.set_axis_off()
+    ax.text(0.5, 0.5, message, ha="center", va="center", wrap=True, transform=ax.transAxes,
+            fontsize=style["font_size"], color="0.3")
+
+
 def save_figure(figure: Figure, pdf: str | os.PathLike, png: str | os.PathLike, style: Mapping) -> None:
     """Write the figure as PDF and PNG, each atomically (temporary file, then rename)."""
     # fontTools logs every step of subsetting the fonts embedded in the PDF at INFO, and
@@ -133,3 +141,11 @@ def styled(plot: Callable[..., Figure]) -> Callable[..., Figure]:
             return plot(*args, style=resolved, **kwargs)
 
     return wrapper
+
+
+@styled
+def placeholder_figure(message: str, *, style: Mapping) -> Figure:
+    """A one-panel figure holding only ``message`` (:func:`placeholder`)."""
+    figure, axes = new_figure(style, 1)
+    placeholder(axes[0], message, style)
+    return figure
