@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test lint lock test-fast test-slurm report dry-run-paper bench clean-venv
+.PHONY: run test lint lock test-fast test-slurm report dry-run-paper budget bench clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,8 +47,14 @@ test-fast: $(STAMP)
 report: $(STAMP)
 	$(BIN)/snakemake --cores 1 --report results/default/report.html
 
+# Dry run of the paper study under --profile slurm: its jobs, the time to build the DAG
+# and the number of cluster submissions (group jobs and ungrouped non-local jobs)
 dry-run-paper: $(STAMP)
-	$(BIN)/snakemake -n --quiet rules --configfile config/paper.yaml
+	$(BIN)/python benchmarks/dag.py --configfile config/paper.yaml
+
+# The paper study's GPU-hours (computed from FLOPs at an assumed GPU throughput) and disk
+budget: $(STAMP)
+	$(BIN)/python benchmarks/paper_budget.py
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

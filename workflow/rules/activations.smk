@@ -19,7 +19,7 @@ rule extract:
     threads: rule_resources("extract")["threads"]
     resources:
         gpu=config["gpu_per_job"],
-        runtime=rule_resources("extract")["runtime"],
+        runtime=attempt_runtime("extract"),
         mem_mb=rule_resources("extract")["mem_mb"],
     params:
         checkpoint=lambda wc: wc.checkpoint,

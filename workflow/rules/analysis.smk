@@ -20,6 +20,7 @@ rule collect:
         f"{RESULTS}/logs/{{study}}/collect.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/collect.tsv"
+    localrule: True
     conda:
         ENV
     threads: rule_resources("analysis")["threads"]
@@ -39,29 +40,19 @@ rule kendall:
         measures=rules.collect.output.measures,
         correct=rules.collect.output.correct,
     output:
-        csv=report(
-            f"{RESULTS}/{{study}}/tables/kendall.csv",
-            caption="../report/kendall.rst",
-            category="Tables",
-            subcategory="{study}",
-            labels={"table": "granulated Kendall"},
-        ),
+        # in the report as HTML pages (workflow/rules/report.smk): a CSV is only a download there
+        csv=f"{RESULTS}/{{study}}/tables/kendall.csv",
         md=f"{RESULTS}/{{study}}/tables/kendall.md",
         tex=f"{RESULTS}/{{study}}/tables/kendall.tex",
         k_curve=f"{RESULTS}/{{study}}/tables/kendall_k.csv",
-        cmi_csv=report(
-            f"{RESULTS}/{{study}}/tables/cmi.csv",
-            caption="../report/cmi.rst",
-            category="Tables",
-            subcategory="{study}",
-            labels={"table": "conditional mutual information"},
-        ),
+        cmi_csv=f"{RESULTS}/{{study}}/tables/cmi.csv",
         cmi_md=f"{RESULTS}/{{study}}/tables/cmi.md",
         cmi_tex=f"{RESULTS}/{{study}}/tables/cmi.tex",
     log:
         f"{RESULTS}/logs/{{study}}/kendall.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/kendall.tsv"
+    localrule: True
     conda:
         ENV
     threads: rule_resources("analysis")["threads"]
@@ -102,6 +93,7 @@ for _fig in FIGURES:
             f"{RESULTS}/logs/{{study}}/figures/fig{_fig}.log",
         benchmark:
             f"{RESULTS}/benchmarks/{{study}}/figures/fig{_fig}.tsv"
+        localrule: True
         conda:
             ENV
         threads: rule_resources("analysis")["threads"]

@@ -86,6 +86,14 @@ def rule_resources(name):
     return config["resources"][name]
 
 
+def attempt_runtime(name):
+    """Runtime (minutes, SLURM's time limit) of a rule's job: its configured runtime times the
+    attempt, so that a job killed at its time limit is retried (profile `retries`) with a
+    longer one instead of failing again; training resumes from its resume.pt."""
+    base = rule_resources(name)["runtime"]
+    return lambda wildcards, attempt: base * attempt
+
+
 def sharpness_enabled(s):
     return bool(s.settings["sharpness"]["measures"])
 

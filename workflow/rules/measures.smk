@@ -20,7 +20,7 @@ rule measures:
         ENV
     threads: rule_resources("measures")["threads"]
     resources:
-        runtime=rule_resources("measures")["runtime"],
+        runtime=attempt_runtime("measures"),
         mem_mb=rule_resources("measures")["mem_mb"],
     params:
         checkpoints=lambda wc: study(wc).checkpoints(wc.model),

@@ -36,7 +36,7 @@ for _table in REPORT_TABLES:
             runtime=rule_resources("analysis")["runtime"],
             mem_mb=rule_resources("analysis")["mem_mb"],
         params:
-            title=lambda wc, table=_table: f"{REPORT_TABLES[table]}: study {wc.study}",
+            title=lambda wc, table=_table: f"{REPORT_TABLES[table][:1].upper()}{REPORT_TABLES[table][1:]}: study {wc.study}",
             # what the captions (workflow/report/<table>.rst) show, as in rule kendall
             k=lambda wc: study(wc).settings["measures"]["k"],
             generalization=lambda wc: study(wc).settings["analysis"]["generalization"],

@@ -19,7 +19,7 @@ rule sharpness:
     threads: rule_resources("sharpness")["threads"]
     resources:
         gpu=config["gpu_per_job"],
-        runtime=rule_resources("sharpness")["runtime"],
+        runtime=attempt_runtime("sharpness"),
         mem_mb=rule_resources("sharpness")["mem_mb"],
     params:
         sharpness=lambda wc: study(wc).settings["sharpness"],

@@ -24,7 +24,7 @@ rule train:
     threads: rule_resources("train")["threads"]
     resources:
         gpu=config["gpu_per_job"],
-        runtime=rule_resources("train")["runtime"],
+        runtime=attempt_runtime("train"),
         mem_mb=rule_resources("train")["mem_mb"],
     params:
         model=lambda wc: study(wc).model(wc.model).to_dict(),
