@@ -13,9 +13,9 @@ rule train:
         metrics=f"{RESULTS}/{{study}}/models/{{model}}/metrics.json",
         history=f"{RESULTS}/{{study}}/models/{{model}}/history.csv",
         ckpt=directory(f"{RESULTS}/{{study}}/models/{{model}}/ckpt"),
-    log:
         init=f"{RESULTS}/{{study}}/models/{{model}}/init.pt",
         test_correct=f"{RESULTS}/{{study}}/models/{{model}}/test_correct.npy",
+    log:
         f"{RESULTS}/logs/{{study}}/train/{{model}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/{{study}}/train/{{model}}.tsv"
@@ -32,8 +32,8 @@ rule train:
         labels=lambda wc: study(wc).settings["labels"],
         training=lambda wc: result_settings("training", study(wc).settings["training"]),
         checkpoint_epochs=lambda wc: study(wc).checkpoint_epochs(wc.model),
-    script:
         # torch's thread count: on the CPU part of the result (intraclass.train), so a
         # change reruns training; applied whatever --cores gives the job
         threads=rule_resources("train")["threads"],
+    script:
         "../scripts/train.py"
