@@ -6,6 +6,8 @@ The measure names, labels, directions and families are derived from the measure 
 (:mod:`intraclass.measures.registry`), where each measure is declared once.
 """
 
+import re as _re
+
 from intraclass.measures import registry as _registry
 
 #: The paper's 8 axes, in the column order of its Tables 1-3, mapped to the hyperparameter
@@ -64,6 +66,11 @@ DIRECTION: dict[str, int] = {m.name: m.direction for m in _registry.measures()}
 FAMILY: dict[str, str] = {m.name: m.family for m in _registry.measures()}
 MEASURE_LABELS: dict[str, str] = {m.name: m.label for m in _registry.measures()}
 MEASURE_LATEX: dict[str, str] = {m.name: m.latex for m in _registry.measures()}
+#: Labels for matplotlib (figures): the LaTeX label when it is a single math-mode
+#: expression ``$...$``, which matplotlib's mathtext draws as in the paper, else the
+#: unicode label (text-mode LaTeX such as ``clust.\ AMI`` would show its backslash).
+MEASURE_MATHTEXT: dict[str, str] = {
+    m.name: m.latex if _re.fullmatch(r"\$[^$]+\$", m.latex) else m.label for m in _registry.measures()}
 
 #: Columns of the tidy measures table (docs/stages.md, rule measures).
 TIDY_COLUMNS: tuple[str, ...] = ("checkpoint", "measure", "scope", "k", "layer", "subclass", "neuron", "value")

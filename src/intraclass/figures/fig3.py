@@ -36,7 +36,7 @@ from intraclass.evaluation.notes import BOUND_SUFFIX
 from intraclass.figures.common import FigureInputs, generalization_axis, measures_in
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
 from intraclass.kendall import direction, generalization_values, tau_a_columns
-from intraclass.names import MEASURE_LATEX
+from intraclass.names import MEASURE_MATHTEXT
 
 SETTINGS = {"measures": None, "color_by": None, "tau": True}
 BOUND_MARKER = "x"
@@ -93,7 +93,7 @@ def plot_fig3(models: pd.DataFrame, measures: Sequence[str], generalization: str
                        marker=BOUND_MARKER, linewidths=0.8)
         if tau:  # plain tau-a over all models (not granulated): a reading aid
             ax.set_title(panel_title(x, measure, rank_target))
-        ax.set_xlabel(MEASURE_LATEX.get(measure, measure))
+        ax.set_xlabel(MEASURE_MATHTEXT.get(measure, measure))
         ax.grid(alpha=0.3, linewidth=0.5)
     for i, ax in enumerate(axes):
         if i % style["max_columns"] == 0:

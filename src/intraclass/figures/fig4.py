@@ -31,7 +31,7 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 from intraclass.figures.common import FigureInputs, require
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
 from intraclass.kendall import AXIS_LABELS, HIGH, LOW
-from intraclass.names import MEASURE_LATEX
+from intraclass.names import MEASURE_MATHTEXT
 
 SETTINGS = {"c1_k_factor": None, "log_x": True, "axis": "total"}
 
@@ -49,7 +49,7 @@ def plot_fig4(curve: pd.DataFrame, c1_k_factor: float | None = None, log_x: bool
     for measure, color in zip(measures, colors(style, 2)):
         part = curve[curve["measure"] == measure].sort_values("k")
         k = part["k"].to_numpy(float)
-        label = MEASURE_LATEX[measure]
+        label = MEASURE_MATHTEXT[measure]
         if measure == "c1" and c1_k_factor:
             k = k * float(c1_k_factor)
             label += f" (k $\\times$ {float(c1_k_factor):.3g})"

@@ -26,7 +26,7 @@ from matplotlib.ticker import MaxNLocator
 
 from intraclass.figures.common import FigureInputs, measures_in, one_k, require, rows
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
-from intraclass.names import MEASURE_LATEX, NEURON_LEVEL
+from intraclass.names import MEASURE_MATHTEXT, NEURON_LEVEL
 
 SETTINGS = {"depth": None, "measures": None, "k": None}
 
@@ -57,7 +57,7 @@ def plot_fig5(stats: pd.DataFrame, measures: Sequence[str], title: str | None = 
         mean, std = part["mean"].to_numpy(float), part["std"].to_numpy(float)
         ax.plot(layer, mean, marker="o", markersize=2.5, color=color)
         ax.fill_between(layer, mean - std, mean + std, color=color, alpha=0.2, linewidth=0)
-        ax.set_title(MEASURE_LATEX.get(measure, measure))
+        ax.set_title(MEASURE_MATHTEXT.get(measure, measure))
         ax.set_xlabel("layer")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3, linewidth=0.5)

@@ -24,7 +24,7 @@ from matplotlib.ticker import MaxNLocator
 
 from intraclass.figures.common import FigureInputs, checkpoint_epoch, measures_in, percent, require, rows
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
-from intraclass.names import MEASURE_LATEX, NEURON_LEVEL
+from intraclass.names import MEASURE_MATHTEXT, NEURON_LEVEL
 
 SETTINGS = {"models": None, "measures": None}
 
@@ -70,7 +70,7 @@ def plot_fig6(evolution: pd.DataFrame, measures: Sequence[str], *, style: Mappin
             line = part[part["model"] == model]
             ax.plot(line["epoch"], line["value"], marker="o", markersize=2.5, color=palette[model],
                     label=f"{accuracy[model]:.1f}% test acc.")
-        ax.set_title(MEASURE_LATEX.get(measure, measure))
+        ax.set_title(MEASURE_MATHTEXT.get(measure, measure))
         ax.set_xlabel("epoch")
         ax.set_ylabel(value_label(measure, part["k"]))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no fractional epochs
