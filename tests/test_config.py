@@ -68,9 +68,9 @@ def test_studies_get_independent_default_objects(default_config):
         # unknown architecture
         (lambda c: c["studies"]["default"]["arch"].update(name="alexnet"),
          "studies.default.arch.name", "'alexnet' is not one of"),
-        # unknown dataset name
-        (lambda c: c["datasets"].update(imagenet={"source": "torchvision"}),
-         "datasets", "imagenet"),
+        # dataset names are free but must fit results/data/<name>.npz and the {dataset} wildcard
+        (lambda c: c["datasets"].update({"Image-Net": {"source": "image_folder", "root": "x"}}),
+         "datasets", "'Image-Net' does not match"),
         # out of bounds
         (lambda c: c["studies"]["default"]["measures"]["k"].update(c1=0),
          "studies.default.measures.k.c1", "less than the minimum"),

@@ -521,13 +521,17 @@ def test_prepare_bundled_offline(tmp_path, offline):
 
 
 @pytest.mark.parametrize("name, options, message", [
-    ("mnist", {}, "unknown dataset 'mnist'"),
-    ("cifar10", {"source": "local", "root": "x"}, "datasets.cifar10.source must be one of torchvision"),
-    ("fashion_mnist", {}, "source must be one of torchvision, local, not None"),
+    ("mnist", {}, "datasets.mnist.source is required: one of bundled, cifar10"),
+    ("mnist", {"source": "mnist"}, "datasets.mnist.source must be one of bundled, .*, not 'mnist'"),
+    ("cifar10", {"source": "local", "root": "x"}, "'local' is the first release's source name, kept only "
+                                                  "under the dataset names \\['fashion_mnist'\\]"),
+    ("mine", {"source": "torchvision"}, "for a dataset named 'mine' write source: cifar10 or cifar100 or "
+                                        "fashion_mnist"),
     ("synthetic", {"source": "synthetic", "n_supers": 3}, "option\\(s\\) \\['n_supers'\\] mean nothing"),
     ("fashion_mnist_small", {"source": "bundled", "download": True}, "download: true means nothing"),
     ("cifar100", {"source": "torchvision", "download": True}, "root is required"),
     ("digits", {"source": "sklearn", "download": "no"}, "download must be true or false"),
+    ("digits", {"source": "digits", "root": "x"}, "datasets.digits.root means nothing for source digits"),
     ("synthetic", {"source": "synthetic", "size": 0}, "datasets.synthetic: synthetic: size must be"),
     ("digits", ["sklearn"], "must be a mapping"),
 ])
@@ -556,7 +560,8 @@ def test_prepare_dataset_script(tmp_path, offline, monkeypatch):
     monkeypatch.setattr(root, "level", root.level)
     snakemake = types.SimpleNamespace(
         params=types.SimpleNamespace(name="synthetic", options={"source": "synthetic", "root": None,
-                                                                "download": False, "per_class": 4}),
+                                                                "download": False, "per_class": 4},
+                                     coarse_studies=["default"]),
         output=types.SimpleNamespace(npz=str(tmp_path / "results" / "data" / "synthetic.npz"),
                                      digest=str(tmp_path / "results" / "data" / "synthetic.sha256")),
         log=[str(tmp_path / "logs" / "prepare_dataset" / "synthetic.log")],
@@ -577,7 +582,7 @@ def test_failing_script_prints_its_traceback_once_to_stderr_and_once_to_the_log(
     script = f"""
 import runpy, types
 snakemake = types.SimpleNamespace(
-    params=types.SimpleNamespace(name="mnist", options={{}}),
+    params=types.SimpleNamespace(name="mnist", options={{"source": "mnist"}}, coarse_studies=[]),
     output=types.SimpleNamespace(npz={str(tmp_path / "x.npz")!r}, digest={str(tmp_path / "x.sha256")!r}),
     log=[{str(log)!r}], threads=1)
 runpy.run_path({str(REPO / "workflow" / "scripts" / "prepare_dataset.py")!r}, init_globals={{"snakemake": snakemake}})
@@ -585,5 +590,6 @@ runpy.run_path({str(REPO / "workflow" / "scripts" / "prepare_dataset.py")!r}, in
     env = {"PYTHONPATH": str(REPO / "src"), "PATH": "/usr/bin:/bin"}
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.count("Traceback") == 1 and "unknown dataset 'mnist'" in result.stderr, result.stderr
-    assert log.read_text().count("Traceback") == 1 and "unknown dataset 'mnist'" in log.read_text()
+    message = "datasets.mnist.source must be one of"
+    assert result.stderr.count("Traceback") == 1 and message in result.stderr, result.stderr
+    assert log.read_text().count("Traceback") == 1 and message in log.read_text()

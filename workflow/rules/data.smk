@@ -1,12 +1,24 @@
 # Stage 1: datasets -> results/data/{dataset}.npz (format: docs/stages.md) and
 # {dataset}.sha256, the digest of its content. A local rule: downloads happen where the
 # workflow is started (a cluster's login node usually has internet; compute nodes often
-# do not).
+# do not). Dataset names are the user's; each names its source (docs/datasets.md).
 #
 # A checkpoint, so that re-preparing a dataset (its .npz deleted by a failed job, a new
 # root or download setting) retrains nothing when the content is the same: jobs reading
 # the dataset are re-evaluated once it is written (common.smk: dataset_file takes the
 # .npz as ancient, train also takes the digest, which Snakemake compares by checksum).
+
+from intraclass.data import DatasetError
+from intraclass.data.prepare import check_dataset_uses, source_files
+
+# Studies trained on superclasses need a hierarchy of >= 2 fine classes per superclass:
+# checked here on the config (presets, hierarchy files) before any job, and again by
+# prepare_dataset on the data.
+if workflow.is_main_process:
+    try:
+        check_dataset_uses(config["datasets"], config["studies"])
+    except DatasetError as err:
+        raise WorkflowError(str(err))
 
 
 localrules:
@@ -15,7 +27,8 @@ localrules:
 
 checkpoint prepare_dataset:
     input:
-        bundled=bundled_source,
+        # the bundled file, an npz source's file, a hierarchy file: a change reruns this
+        sources=lambda wc: source_files(wc.dataset, config["datasets"][wc.dataset]),
     output:
         npz=f"{RESULTS}/data/{{dataset}}.npz",
         digest=f"{RESULTS}/data/{{dataset}}.sha256",
@@ -32,5 +45,10 @@ checkpoint prepare_dataset:
     params:
         name=lambda wc: wc.dataset,
         options=lambda wc: config["datasets"][wc.dataset],
+        coarse_studies=lambda wc: [
+            name
+            for name, s in STUDIES.items()
+            if s.settings["dataset"] == wc.dataset and s.settings["labels"] == "coarse"
+        ],
     script:
         "../scripts/prepare_dataset.py"

@@ -6,9 +6,10 @@
 - :func:`training_indices` (``dataset, per_class, seed``): the stratified training subset
   that training, extraction and sharpness share.
 
-Datasets: ``cifar10``, ``cifar100`` (fine + coarse), ``fashion_mnist`` (with a 3-superclass
-hierarchy), ``fashion_mnist_small`` (bundled subset, no download), ``digits`` and
-``synthetic`` (small, hierarchical, for tests).
+Datasets are named by the user; each names a source (:data:`SOURCES`: ``bundled``,
+``cifar10``, ``cifar100``, ``fashion_mnist``, ``fashion_mnist_idx``, ``digits``,
+``synthetic``, ``image_folder``, ``npz``) and optionally a hierarchy (a preset of
+:mod:`intraclass.data.hierarchy` or a .json/.csv file). docs/datasets.md has the details.
 """
 
 from intraclass.data.format import (

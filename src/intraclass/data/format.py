@@ -253,16 +253,18 @@ def write_digest(path: str | os.PathLike, digest: str) -> Path:
     return write_atomic(path, lambda tmp: Path(tmp).write_text(digest + "\n"))
 
 
-def load_dataset(path: str | os.PathLike) -> Dataset:
-    """Read and validate a dataset file written by :func:`save_dataset`.
+def load_dataset(path: str | os.PathLike, fix: str | None = None) -> Dataset:
+    """Read and validate a dataset file written by :func:`save_dataset` (or by a user in
+    this format: source ``npz``, where ``fix`` replaces the hint to rerun prepare_dataset).
 
     Raises :class:`DatasetError` naming the file and the problem (missing, not an npz,
     truncated, missing or unknown keys, wrong dtype or shape, not a hierarchy).
     """
     path = Path(path)
-    redo = "delete it and rerun the prepare_dataset rule"
+    redo = fix or "delete it and rerun the prepare_dataset rule"
     if not path.is_file():
-        raise DatasetError(f"dataset file {path} does not exist; run the prepare_dataset rule to make it")
+        raise DatasetError(f"dataset file {path} does not exist; "
+                           f"{fix or 'run the prepare_dataset rule to make it'}")
     try:
         with open(path, "rb") as f:  # our handle: closed even when np.load fails half-way
             npz = np.load(f, allow_pickle=False)
