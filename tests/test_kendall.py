@@ -347,6 +347,31 @@ def test_write_evaluation_without_bootstrap_or_correctness(tmp_path):
         write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", tmp_path / "bad.npz", out)
 
 
+def test_notes_state_the_sharpness_target_when_the_table_has_sharpness(tmp_path):
+    from intraclass.evaluation.tables import write_evaluation
+    from intraclass.sharpness import target_description
+
+    write_study(tmp_path, np.random.default_rng(6))
+    out = outputs(tmp_path)
+    relative = {"target_mode": "relative", "deviation": 0.05}
+    write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out, sharpness=relative)
+    sentence = target_description(relative)
+    assert "minus 0.05" in sentence
+    for name in ("md", "cmi_md"):
+        assert sentence in out[name].read_text()
+    assert kendall.latex_escape(sentence) in out["tex"].read_text()
+    write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out,
+                     sharpness={"sigma": {"target": 0.9}, "alpha": {"target": 0.9}})
+    assert "target a training accuracy of 0.9 for every model" in out["md"].read_text()
+    write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out)  # no sharpness
+    assert "Sharpness searches" not in out["md"].read_text()
+    # a table without sharpness rows says nothing about the searches
+    models = pd.read_csv(tmp_path / "models.csv").drop(columns=["sigma1", "sigma1_at_bound"])
+    models.to_csv(tmp_path / "models.csv", index=False)
+    write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out, sharpness=relative)
+    assert "Sharpness searches" not in out["md"].read_text() + out["cmi_md"].read_text()
+
+
 def test_axis_subset_still_groups_on_every_other_hyperparameter():
     """Asking for one axis must not merge models that differ on an axis not reported."""
     from intraclass.kendall import axis_groups

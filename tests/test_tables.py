@@ -213,3 +213,34 @@ def test_correctness_matrix_follows_models_csv_and_blanks_failed_models(tmp_path
     with pytest.raises(ValueError, match="1 test_correct files for 2 models"):
         tables.collect(MODELS, metrics, measures, sharp, K, tmp_path / "m.csv", tmp_path / "x.csv.gz",
                        test_correct=files[:1], out_correct=out)
+
+
+def test_sharpness_target_column_from_the_per_measure_targets(tmp_path):
+    metrics, measures, sharp = write_inputs(tmp_path)
+    targets = [{"sigma1": 0.9, "alpha1": 0.9}, {"sigma1": 0.75, "alpha1": 0.75}]  # absolute, relative
+    for path, target in zip(sharp, targets):
+        data = json.loads(path.read_text())
+        for name, value in target.items():
+            data["measures"][name]["target"] = value
+        path.write_text(json.dumps(data))
+    out = (tmp_path / "m.csv", tmp_path / "x.csv.gz")
+    table = tables.collect(MODELS, metrics, measures, sharp, K, *out)
+    assert table["sharpness_target"].tolist() == [0.9, 0.75]
+    assert list(table.columns).index("sharpness_target") == list(table.columns).index("device") - 1
+    assert pd.read_csv(out[0])["sharpness_target"].tolist() == [0.9, 0.75]
+
+    # sigma and alpha aimed apart: no single target; a failed model: NaN like its measures
+    data = json.loads(sharp[0].read_text())
+    data["measures"]["alpha1"]["target"] = 0.8
+    sharp[0].write_text(json.dumps(data))
+    data = json.loads(sharp[1].read_text())
+    sharp[1].write_text(json.dumps({**data, "status": "diverged", "reason": "why"}))
+    table = tables.collect(MODELS, metrics, measures, sharp, K, *out)
+    assert table["sharpness_target"].isna().all()
+
+    # JSONs without targets (written before them) or no sharpness: no column
+    (tmp_path / "plain").mkdir()
+    _, _, plain = write_inputs(tmp_path / "plain")
+    table = tables.collect(MODELS, metrics, measures, plain, K, *out)
+    assert "sharpness_target" not in table.columns
+    assert tables.sharpness_target(None) == {} and tables.sharpness_target({"measures": {}}) == {}

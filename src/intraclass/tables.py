@@ -21,6 +21,11 @@
   with every measure NaN, so the tables and figures can list it as excluded;
 - ``<measure>_at_bound`` (bool) for each sharpness measure computed: its bisection ended
   unconverged on an end of the search interval (:mod:`intraclass.sharpness`);
+- ``sharpness_target`` when sharpness was computed: the training accuracy the model's
+  searches aimed at (the JSON's per-measure ``target``: 0.9 in the absolute mode, the
+  model's own training accuracy minus the deviation in the relative one); NaN for a model
+  whose status is not ok, or when its measures aimed at different targets (absolute mode
+  with ``sigma.target`` != ``alpha.target``: the table notes give both);
 - ``device, threads, deterministic, torch_version, numpy_version, python_version``: what
   the model was trained with, from ``metrics.json`` (empty for metrics written before).
 
@@ -59,6 +64,7 @@ METRICS_EXTRA = ("epochs_run", "early_stopped", "wall_time_s")
 REQUIRED_METRICS = ("train_acc", "test_acc")
 STATUS_COLUMNS = ("status", "reason")
 AT_BOUND = tuple(f"{name}_at_bound" for name in SHARPNESS)
+SHARPNESS_TARGET = "sharpness_target"
 ENVIRONMENT = ("device", "threads", "deterministic", "torch_version", "numpy_version", "python_version")
 
 
@@ -209,11 +215,14 @@ def model_row(
     for stage, data in (stages or {}).items():
         row.update(stage_values(data, stage, source=f"of model {model_id}"))
     row.update(at_bound_flags(sharpness))
+    row.update(sharpness_target(sharpness))
     row["status"], row["reason"] = model_status(metrics, measures_status,
                                                 {"sharpness": sharpness, **(stages or {})}, model_id)
     if row["status"] != OK:  # excluded: no value of it may enter a criterion
         row.update({name: math.nan for name in MEASURES if name in row})
         row.update({flag: False for flag in AT_BOUND if flag in row})
+        if SHARPNESS_TARGET in row:
+            row[SHARPNESS_TARGET] = math.nan
     row.update({key: metrics.get(key) for key in ENVIRONMENT})
     return row
 
@@ -224,6 +233,19 @@ def at_bound_flags(sharpness: Mapping | None) -> dict[str, bool]:
     measures = sharpness.get("measures", {}) if sharpness else {}
     return {f"{name}_at_bound": bool(entry["at_bound"]) for name, entry in measures.items()
             if name in SHARPNESS and isinstance(entry, Mapping) and "at_bound" in entry}
+
+
+def sharpness_target(sharpness: Mapping | None) -> dict[str, float]:
+    """``{sharpness_target: accuracy}`` from the per-measure ``target`` of one sharpness JSON
+    (NaN when they differ or are null); empty for a JSON without targets (none computed,
+    or written before targets existed)."""
+    measures = sharpness.get("measures", {}) if sharpness else {}
+    targets = {entry.get("target") for name, entry in measures.items()
+               if name in SHARPNESS and isinstance(entry, Mapping) and "target" in entry}
+    if not targets:
+        return {}
+    single = targets.pop() if len(targets) == 1 else None
+    return {SHARPNESS_TARGET: math.nan if single is None else float(single)}
 
 
 def model_status(metrics: Mapping, measures_status: Mapping | None, jsons: Mapping[str, Mapping | None],
@@ -250,7 +272,8 @@ def models_table(rows: Sequence[dict]) -> pd.DataFrame:
         duplicated = frame.loc[frame["model"].duplicated(), "model"].tolist()
         raise ValueError(f"model id(s) listed twice: {duplicated}")
     head = ["model", *[c for c in HPARAMS if c in frame.columns]]
-    known = (*METRICS, "gap", *METRICS_EXTRA, *STATUS_COLUMNS, *MEASURES, *AT_BOUND, *ENVIRONMENT)
+    known = (*METRICS, "gap", *METRICS_EXTRA, *STATUS_COLUMNS, *MEASURES, *AT_BOUND, SHARPNESS_TARGET,
+             *ENVIRONMENT)
     extra_hparams = [c for c in frame.columns if c not in head and c not in known]
     tail = [c for c in known if c in frame.columns]
     return frame[head + extra_hparams + tail]

@@ -64,6 +64,7 @@ rule kendall:
         generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
         analysis=lambda wc: study(wc).settings["analysis"],
         k=lambda wc: study(wc).settings["measures"]["k"],
+        sharpness=sharpness_target,
     script:
         "../scripts/kendall.py"
 

@@ -98,6 +98,21 @@ def sharpness_enabled(s):
     return bool(s.settings["sharpness"]["measures"])
 
 
+def sharpness_target(wc):
+    """The sharpness settings that decide the searches' target, for the tables' notes
+    (intraclass.sharpness.target_description), or None when the study has no sharpness.
+    Only these keys, so that another sharpness setting does not rerun the tables."""
+    s = study(wc)
+    if not sharpness_enabled(s):
+        return None
+    sharp = s.settings["sharpness"]
+    target = {key: sharp[key] for key in ("target_mode", "deviation") if key in sharp}
+    for kind in ("sigma", "alpha"):
+        if "target" in sharp.get(kind, {}):
+            target[kind] = {"target": sharp[kind]["target"]}
+    return target
+
+
 def study_figures(s):
     """Figures that apply to a study: 6 and 7 follow models over training (evolution),
     7 and 11 show subclass selectivity (models trained on superclasses)."""

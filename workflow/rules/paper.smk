@@ -51,7 +51,7 @@ rule paper_vs_run:
         labels=lambda wc: study(wc).settings["labels"],
         k=lambda wc: study(wc).settings["measures"]["k"],
         c4_active=lambda wc: study(wc).settings["measures"]["c4_active"],
-        sharpness=lambda wc: study(wc).settings["sharpness"],
+        sharpness=sharpness_target,
         paper_table=lambda wc: paper_table(study(wc)).number if paper_table(study(wc)) else None,
     script:
         "../scripts/paper.py"

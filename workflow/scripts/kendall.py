@@ -20,11 +20,13 @@ table, cmi = write_evaluation(
     measures_csv=snakemake.input.measures,
     correct_npz=snakemake.input.get("correct") or None,
     out={name: snakemake.output[name] for name in ("csv", "md", "tex", "k_curve", "cmi_csv", "cmi_md", "cmi_tex")},
-    axes=list(params.axes) if params.get("axes") else None,
+    # a list of the paper's axis names, or a zoo's {label: column} (intraclass.kendall.axis_columns)
+    axes=(dict(params.axes) if isinstance(params.get("axes"), dict) else list(params.get("axes") or [])) or None,
     generalization=analysis.get("generalization", "test_acc"),
     k=dict(params.get("k") or {}),
     bootstrap_settings=analysis.get("bootstrap"),
     cmi_variant=(analysis.get("cmi") or {}).get("variant", "jiang"),
+    sharpness=params.get("sharpness"),  # the keys that decide the search target, or None
 )
 log.info("granulated Kendall coefficients:\n%s", to_markdown(table))
 log.info("conditional mutual information:\n%s", to_markdown(cmi))

@@ -8,6 +8,9 @@
   the share of within-group model pairs (the pairs the Kendall coefficient compares)
   whose accuracy difference is below ``2 SE``, with ``SE`` of a pair the root mean square
   of its two models' SE (differences that small are not resolved by the test set).
+- Sharpness target: when the table has a sharpness measure, the sentence of
+  :func:`intraclass.sharpness.target_description` (absolute target, the authors' 0.9, or
+  each model's own training accuracy minus a deviation), given by the caller.
 - Searches that ended on a bound: ``<measure>_at_bound`` (bool) per sharpness measure;
   counted per measure over the usable models with a value ("1/α': 25 of 28 at the search
   bound").
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from intraclass.evaluation.bootstrap import standard_error
-from intraclass.names import MEASURE_LABELS
+from intraclass.names import MEASURE_LABELS, SHARPNESS
 
 BOUND_SUFFIX = "_at_bound"
 
@@ -80,11 +83,14 @@ def pair_noise(accuracy: np.ndarray, images: int,
 def table_notes(models: pd.DataFrame, excluded: pd.DataFrame, measures: Sequence[str],
                 groups: Mapping[str, Sequence[np.ndarray]], images: int | None,
                 label: Callable[[str], str] = lambda m: MEASURE_LABELS.get(m, m),
-                escape: Callable[[str], str] = str) -> list[str]:
-    """The noise floor, bound, device and exclusion sentences (in this order; empty ones
-    left out). ``label`` names a measure (Markdown or LaTeX), ``escape`` makes free text
-    (ids, reasons, device names) safe for the format."""
+                escape: Callable[[str], str] = str, sharpness_target: str | None = None) -> list[str]:
+    """The noise floor, sharpness target, bound, device and exclusion sentences (in this
+    order; empty ones left out). ``label`` names a measure (Markdown or LaTeX), ``escape``
+    makes free text (ids, reasons, device names) safe for the format; ``sharpness_target``:
+    the study's target sentence, shown when ``measures`` has a sharpness measure."""
     notes = [noise_note(models, groups, images, escape)]
+    if sharpness_target and any(m in SHARPNESS for m in measures):
+        notes.append(escape(sharpness_target))
     bounds = bound_counts(models, measures)
     if bounds:
         notes.append("Search bound: " + "; ".join(f"{label(m)}: {k} of {n} at the search bound"

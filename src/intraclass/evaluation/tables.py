@@ -134,9 +134,12 @@ def write_evaluation(
     k: Mapping[str, int] | None = None,
     bootstrap_settings: Mapping | None = None,
     cmi_variant: str = "jiang",
+    sharpness: Mapping | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``kendall`` stage. ``out`` maps ``csv, md, tex, k_curve, cmi_csv, cmi_md, cmi_tex``
-    to paths. Returns the Kendall and CMI tables."""
+    to paths. Returns the Kendall and CMI tables. ``sharpness``: the study's sharpness
+    settings that decide the searches' target (None: no sharpness), stated in the notes
+    (:func:`intraclass.sharpness.target_description`)."""
     axes = tuple(axes) if axes else AXES
     settings = bootstrap.BootstrapSettings.from_config(bootstrap_settings)
     if cmi_variant not in cmi.VARIANTS:
@@ -159,7 +162,13 @@ def write_evaluation(
         head = [escape(first), escape(kendall.ORIENTATION_NOTE)]
         if with_intervals:
             head.append(interval_note(settings, images, escape))
-        return head + notes.table_notes(models, excluded, measures, groups, images, label, escape)
+        return head + notes.table_notes(models, excluded, measures, groups, images, label, escape, target)
+
+    target = None
+    if sharpness:
+        from intraclass.sharpness import target_description  # torch: only when there is sharpness
+
+        target = target_description(sharpness)
 
     k_text = kendall.k_note({m: v for m, v in (k or {}).items() if m in measures}, generalization)
     write_csv(table, out["csv"], index=True, float_format="%.6g")
