@@ -14,6 +14,7 @@ import itertools
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from intraclass.archspec import site_widths  # widths of the measured sites, without torch
 from intraclass.names import AXES, AXIS_COLUMNS  # AXES is used here and by the rules
@@ -42,6 +43,11 @@ def with_run_settings(snakemake, section: str, params: dict) -> dict:
 
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the offending key."""
+
+
+#: A model id: a directory name of letters, digits and ``. - +`` (the workflow's ``{model}``
+#: wildcard; grid ids are made of these, a zoo table's ids are checked against it).
+MODEL_ID_PATTERN = r"[A-Za-z0-9.\-+]+"
 
 
 def _fmt(value: float) -> str:
@@ -115,8 +121,28 @@ def expand_grid(blocks: list[dict], seeds: list[int] = (0,), arch: str | None = 
 class Study:
     name: str
     settings: dict  # the validated study section, defaults filled in
-    models: tuple[ModelConfig, ...]
+    models: tuple  # ModelConfig's (a grid) or intraclass.zoo.ZooModel's (a zoo)
     evolution: tuple[str, ...]  # ids of the models whose training is followed over epochs
+    zoo: Any = None  # intraclass.zoo.Zoo for a study of models trained elsewhere, else None
+
+    @property
+    def axes(self) -> list[str] | dict[str, str]:
+        """The Kendall/CMI axes: the paper's eight (a list of names, :data:`AXES`) for a
+        grid; ``{column: column}`` of the zoo table's axis columns for a zoo
+        (:func:`intraclass.kendall.axis_columns`)."""
+        if self.zoo is None:
+            return list(AXES)
+        from intraclass.zoo import axis_mapping
+
+        return axis_mapping(self.zoo.axes)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the study cannot do and why (printed before the first job)."""
+        if self.zoo is not None and not self.zoo.has_init:
+            return [f"study {self.name}: layer rotation is unavailable (the zoo table "
+                    f"{self.zoo.table} has no 'init' column with the models' initial weights): skipped"]
+        return []
 
     @property
     def model_ids(self) -> list[str]:
@@ -174,6 +200,8 @@ def validate_config(config: dict, schema_path: str | Path, settings: bool = True
     from snakemake.utils import validate
 
     config = copy.deepcopy(config)
+    for name, study in (config.get("studies") or {}).items():
+        _check_kind(f"studies.{name}", study)
     try:
         validate(config, str(schema_path), set_default=True)
     except WorkflowError as err:
@@ -184,6 +212,8 @@ def validate_config(config: dict, schema_path: str | Path, settings: bool = True
     _check_datasets(config["datasets"])
     for name, study in config["studies"].items():
         where = f"studies.{name}"
+        if "zoo" in study:
+            _zoo_settings(where, study)
         if study["dataset"] not in config["datasets"]:
             raise ConfigError(
                 f"{where}.dataset: {study['dataset']!r} has no entry under 'datasets' "
@@ -209,6 +239,9 @@ def check_study(name: str, study: dict, settings: bool = True) -> None:
     """What the schema cannot say about one (schema-validated) study; ``settings`` as in
     :func:`validate_config`. Each failure is a :class:`ConfigError` naming key and value."""
     where = f"studies.{name}"
+    if "zoo" in study:
+        _check_zoo_study(where, study, settings)
+        return
     _check_arch(where, study["arch"])
     _check_evolution(where, study)
     _check_extract(where, study)
@@ -257,19 +290,20 @@ def _check_extract(where: str, study: dict) -> None:
                           f"= {train_per_class}: extraction draws from the samples the model was trained on")
 
 
-def _check_kendall_groups(where: str, models: list[ModelConfig]) -> None:
+def _check_kendall_groups(where: str, models: list, axes=AXES, key: str = "grid") -> None:
     """The granulated Kendall coefficient (paper Eq. 5) averages over groups of models
-    that differ on one axis only; a grid without any such group gives an empty table."""
+    that differ on one axis only; a grid (or zoo: ``axes`` its axis mapping, ``key``
+    ``zoo.axes``) without any such group gives an empty table."""
     import pandas as pd
 
     from intraclass.kendall import axis_groups
 
-    groups = axis_groups(pd.DataFrame([m.to_dict() for m in models]))
+    groups = axis_groups(pd.DataFrame([m.to_dict() for m in models]), axes)
     if not any(groups.values()):
         raise ConfigError(
-            f"{where}.grid: no two of its {len(models)} model(s) differ on exactly one axis, so "
+            f"{where}.{key}: no two of its {len(models)} model(s) differ on exactly one axis, so "
             f"the granulated Kendall coefficient has no group: give at least two values to one of "
-            f"the axes ({', '.join(AXES)}) while keeping the others fixed"
+            f"the axes ({', '.join(axes)}) while keeping the others fixed"
         )
 
 
@@ -344,7 +378,91 @@ def load_studies(config: dict) -> dict[str, Study]:
     """Build the studies of a *validated* config (see :func:`validate_config`)."""
     studies = {}
     for name, settings in config["studies"].items():
+        if "zoo" in settings:
+            zoo = _load_zoo(f"studies.{name}", settings)
+            studies[name] = Study(name=name, settings=settings, models=zoo.models, evolution=(), zoo=zoo)
+            continue
         models = expand_grid(settings["grid"], settings["seeds"], settings["arch"]["name"])
         evolution = _pick_evolution(models, settings["evolution"]["models"], name)
         studies[name] = Study(name=name, settings=settings, models=tuple(models), evolution=evolution)
     return studies
+
+
+# ------------------------------------------------------------------------------ zoos
+
+#: Keys of a study that trains its models (a grid); a zoo study has ``zoo`` instead.
+GRID_KEYS = ("grid", "labels", "arch", "seeds")
+
+
+def _check_kind(where: str, study) -> None:
+    """Exactly one of ``grid`` (a study that trains) and ``zoo`` (models trained
+    elsewhere, docs/zoo.md); a zoo study names its labels and architecture in ``zoo``."""
+    if not isinstance(study, dict):
+        return  # the schema names the wrong type
+    if "grid" in study and "zoo" in study:
+        raise ConfigError(f"{where}: give either grid (a study that trains its models) or zoo "
+                          "(models trained elsewhere), not both")
+    if "zoo" in study:
+        grid_keys = [k for k in GRID_KEYS if k in study]
+        if grid_keys:
+            raise ConfigError(f"{where}: {grid_keys} belong to studies with a grid; a zoo study "
+                              "gives labels and arch in zoo, its models in the zoo table")
+    elif "grid" not in study:
+        raise ConfigError(f"{where}: no grid (a study that trains its models) and no zoo "
+                          "(models trained elsewhere): give one of them")
+
+
+def _forbidden_columns() -> set[str]:
+    """Column names models.csv and the Kendall table use for something else."""
+    from intraclass import tables
+
+    return {*tables.METRICS, "gap", *tables.METRICS_EXTRA, *tables.STATUS_COLUMNS,
+            *tables.AT_BOUND, *tables.ENVIRONMENT, *tables.MEASURES, "total"}
+
+
+def _load_zoo(where: str, study: dict):
+    from intraclass.zoo import ZooError, load_zoo
+
+    try:
+        return load_zoo(study["zoo"], f"{where}.zoo", MODEL_ID_PATTERN, _forbidden_columns())
+    except ZooError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _zoo_settings(where: str, study: dict) -> None:
+    """Settings a zoo study implies, filled in so that every stage reads them as for a
+    grid: ``labels`` from ``zoo.labels``; ``rotation.enabled`` false when the zoo gives
+    no initial weights (:attr:`Study.notes` says so)."""
+    study["labels"] = study["zoo"]["labels"]
+    if not _load_zoo(where, study).has_init:
+        study["rotation"]["enabled"] = False
+
+
+def _check_zoo_study(where: str, study: dict, settings: bool) -> None:
+    """A zoo study: its table and files (:func:`intraclass.zoo.load_zoo`), no evolution
+    (a zoo has final weights only), a registered architecture's options, and at least one
+    Kendall group over the zoo's axes."""
+    from intraclass.zoo import axis_mapping, is_builder
+
+    zoo = _load_zoo(where, study)
+    evolution = study["evolution"]
+    if evolution["models"] not in (0, []) or evolution["epochs"]:
+        raise ConfigError(f"{where}.evolution: a zoo has each model's final weights only, so no "
+                          f"model can be followed over training; remove the evolution section")
+    if not is_builder(zoo.arch):
+        from intraclass.archspec import OPTIONS, arch_spec
+
+        unknown = sorted(set(zoo.arch_options) - {"base_width", *OPTIONS.get(zoo.arch, {})})
+        if unknown:
+            raise ConfigError(f"{where}.zoo.arch_options: arch {zoo.arch!r} takes no option(s) {unknown} "
+                              f"(its options: {sorted({'base_width', *OPTIONS.get(zoo.arch, {})})})")
+        try:
+            arch_spec({"name": zoo.arch, **zoo.arch_options}, num_classes=2, in_channels=1,
+                      width=1.0, depth=1.0, dropout=0.0)
+        except (ValueError, TypeError) as error:
+            raise ConfigError(f"{where}.zoo.arch_options: {error}") from None
+    _check_extract(where, study)
+    _check_kendall_groups(where, list(zoo.models), axis_mapping(zoo.axes), key="zoo.axes")
+    if settings:
+        _check_sharpness(where, study["sharpness"])
+        _check_figures(where, study["figures"], {m.id for m in zoo.models})

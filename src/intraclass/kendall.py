@@ -12,6 +12,11 @@ Definitions (docs/criteria.md; Jiang et al. 2020):
   a variation of ``a``). ``psi_a`` is the mean tau over the groups with 2 or more models;
   an axis without any such group is missing (NaN). The total score is the mean of
   ``psi_a`` over the axes that are not missing.
+- Axes: a grid study's axes are the paper's eight (:data:`AXES`, mapped to the
+  ``models.csv`` columns by :data:`AXIS_COLUMNS`). A zoo study's axes (docs/zoo.md) are
+  columns of its table, given as a mapping ``{label: column}`` (each column its own label,
+  :func:`axis_columns`); "every other hyperparameter" is then the zoo's other axes and
+  ``seed`` when present.
 - Generalization is test accuracy (the paper's models reach ~100 % training accuracy);
   ``gap`` uses ``-(train_acc - test_acc)`` so that higher is better in both cases.
 
@@ -135,24 +140,43 @@ def tau_a_columns(values: np.ndarray, generalization: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------- granulated
 
 
-def axis_groups(hparams: pd.DataFrame, axes: Sequence[str] = AXES) -> dict[str, list[np.ndarray]]:
+def axis_columns(axes: Sequence[str] | Mapping[str, str]) -> dict[str, str]:
+    """``{axis label: models.csv column}``: names of the paper's axes map through
+    :data:`AXIS_COLUMNS`; a mapping (a zoo's axes, module doc) is taken as given."""
+    if isinstance(axes, Mapping):
+        return {str(a): str(c) for a, c in axes.items()}
+    _check_axes(axes)
+    return {a: AXIS_COLUMNS[a] for a in axes}
+
+
+def group_keys(hparams: pd.DataFrame, axes: Sequence[str] | Mapping[str, str]) -> list[str]:
+    """The columns whose equality defines "equal on every other axis": the paper's eight
+    and ``seed`` for the paper's axes (also when only some are reported); a zoo's axis
+    columns and ``seed`` for a mapping. Only columns present in ``hparams``."""
+    names = axis_columns(axes).values() if isinstance(axes, Mapping) else AXIS_COLUMNS.values()
+    return [c for c in dict.fromkeys((*names, *EXTRA_KEYS)) if c in hparams.columns]
+
+
+def axis_groups(hparams: pd.DataFrame,
+                axes: Sequence[str] | Mapping[str, str] = AXES) -> dict[str, list[np.ndarray]]:
     """For each axis, the row positions of the groups of models equal on every other axis.
 
-    hparams: one row per model with the columns of :data:`AXIS_COLUMNS` (and ``seed`` when
-    present). "Every other axis" means every hyperparameter of the table, also when only
-    some ``axes`` are asked for: models differing in an axis that is not reported are never
-    grouped. Only groups of 2 or more models are returned; an axis with none maps to [].
+    hparams: one row per model with the axis columns (:func:`axis_columns`; and ``seed``
+    when present). "Every other axis" means every hyperparameter of :func:`group_keys`,
+    also when only some ``axes`` are asked for: models differing in an axis that is not
+    reported are never grouped. Only groups of 2 or more models are returned; an axis with
+    none maps to [].
     """
-    _check_axes(axes)
-    columns = [AXIS_COLUMNS[a] for a in axes]
+    mapping = axis_columns(axes)
+    columns = list(mapping.values())
     missing = [c for c in columns if c not in hparams.columns]
     if missing:
         raise KeyError(f"models table lacks hyperparameter column(s) {missing} "
-                       f"(needed for the Kendall axes {list(axes)})")
-    keys = [c for c in (*AXIS_COLUMNS.values(), *EXTRA_KEYS) if c in hparams.columns]
+                       f"(needed for the Kendall axes {list(mapping)})")
+    keys = group_keys(hparams, axes)
     frame = hparams[keys].reset_index(drop=True)
     groups: dict[str, list[np.ndarray]] = {}
-    for axis, column in zip(axes, columns):
+    for axis, column in mapping.items():
         others = [c for c in keys if c != column]
         if others:
             grouped = frame.groupby(others, dropna=False, sort=True).indices
@@ -265,7 +289,7 @@ def kendall_k_curve(
     (fewer neurons than k) is left out of the groups at that k. Returns long format:
     ``measure, k, <axes>, total``; empty (with those columns) when there is no sweep.
     """
-    _check_axes(axes)
+    axis_columns(axes)  # names an unknown axis
     columns = ["measure", "k", *axes, "total"]
     g = generalization_values(models, generalization)
     groups = axis_groups(models, axes)

@@ -201,7 +201,13 @@ def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.
     """Build the paper's VGG (``arch="vgg"``), Wide ResNet (``"resnet"``) or the small
     ViT (``"vit"``, :mod:`intraclass.vit`). ``options``: ``norm`` (CNNs) or ``patch``,
     ``blocks``, ``heads``, ``mlp_ratio`` (ViT), defaults filled in
-    (:func:`intraclass.archspec.check_options`); the kwargs are a checkpoint's ``arch_spec``."""
+    (:func:`intraclass.archspec.check_options`); the kwargs are a checkpoint's ``arch_spec``.
+    ``arch="package.module:function"`` (a model zoo's builder, docs/zoo.md) calls that
+    function instead (:func:`intraclass.zoo_import.build_with_builder`)."""
+    if ":" in str(arch):
+        from intraclass.zoo_import import build_with_builder
+
+        return build_with_builder(arch, num_classes, in_channels, **options)
     options = check_options(arch, options)  # names an arch or option that does not exist
     if int(num_classes) < 2 or int(in_channels) < 1:
         raise ValueError(f"need num_classes >= 2 and in_channels >= 1, "

@@ -648,6 +648,14 @@ def run_training(data_path: str | os.PathLike, outputs: TrainOutputs, model_para
     data_seed)``; the labels trained on are ``labels`` (fine or coarse). ``test_correct``
     follows the dataset's test order (every test image, none left out).
     """
+    data = load_train_data(data_path, labels, training)
+    return train(data, model_params, arch, labels, training, outputs, checkpoint_epochs, log)
+
+
+def load_train_data(data_path: str | os.PathLike, labels: str, training: dict) -> TrainData:
+    """The training subset (``training_indices(dataset, train_per_class, data_seed)``) and
+    the whole test split of a dataset file, with the ``labels`` (fine or coarse) trained on;
+    also the data a zoo's models are evaluated on (:mod:`intraclass.zoo_import`)."""
     from intraclass.data import load_dataset, training_indices
 
     if labels not in ("fine", "coarse"):
@@ -659,5 +667,4 @@ def run_training(data_path: str | os.PathLike, outputs: TrainOutputs, model_para
     y_test = np.asarray(dataset.labels("test", labels), dtype=np.int64)
     names = dataset.coarse_names if labels == "coarse" else dataset.fine_names
     num_classes = len(names) if names else int(max(y_train.max(), y_test.max())) + 1
-    data = TrainData(dataset.x_train[index], y_train, dataset.x_test, y_test, num_classes)
-    return train(data, model_params, arch, labels, training, outputs, checkpoint_epochs, log)
+    return TrainData(dataset.x_train[index], y_train, dataset.x_test, y_test, num_classes)

@@ -13,7 +13,13 @@ from intraclass.runtime import export_package_path
 # `--sdm conda` environment needs only the third-party packages.
 export_package_path(SRC)
 
-from intraclass.config import AXES, ConfigError, load_studies, result_settings, validate_config
+from intraclass.config import (
+    MODEL_ID_PATTERN,
+    ConfigError,
+    load_studies,
+    result_settings,
+    validate_config,
+)
 
 # Every check the config allows is made here, before the first job. The stage settings
 # (sharpness, figures, k against the models' sizes) import torch and matplotlib: checked
@@ -30,6 +36,11 @@ config.clear()
 config.update(_validated)
 
 STUDIES = load_studies(config)
+if workflow.is_main_process:
+    from snakemake.logging import logger
+
+    for _note in (note for s in STUDIES.values() for note in s.notes):
+        logger.warning(_note)
 RESULTS = "results"
 ENV = "../../envs/intraclass.yaml"
 FIGURES = ("3", "4", "5", "6", "7", "8", "11", "rotation")
@@ -37,7 +48,7 @@ FIGURES = ("3", "4", "5", "6", "7", "8", "11", "rotation")
 
 wildcard_constraints:
     study="|".join(STUDIES),
-    model=r"[A-Za-z0-9.\-+]+",
+    model=MODEL_ID_PATTERN,
     checkpoint=r"final|epoch\d+",
     dataset=r"[a-z0-9_]+",
 
@@ -198,3 +209,29 @@ def figure_stores(fig):
         return [store_path(wc.study, model, c) for c in s.checkpoints(model)] if model else []
 
     return stores
+
+
+# ---- model zoos (workflow/rules/zoo.smk; docs/zoo.md)
+
+
+def zoo_studies_pattern():
+    """The study wildcard of the import rules: the zoo studies only (a pattern that
+    matches nothing when there are none), so a grid study's models are always trained."""
+    names = [name for name, s in STUDIES.items() if s.zoo is not None]
+    return "|".join(names) if names else "(?!)"
+
+
+def zoo_model(wc):
+    return study(wc).model(wc.model)
+
+
+def zoo_params(wc):
+    """What import_model needs of the zoo (not its paths: the checkpoint is an input)."""
+    zoo = study(wc).zoo
+    return {
+        "arch": zoo.arch,
+        "arch_options": zoo.arch_options,
+        "labels": zoo.labels,
+        "normalization": zoo.normalization,
+        "reported": zoo_model(wc).reported,
+    }

@@ -7,7 +7,10 @@ from intraclass.evaluation.paper import match_paper_table
 
 
 def paper_table(s):
-    """The paper table a study matches (dataset, arch, labels), or None."""
+    """The paper table a study matches (dataset, arch, labels), or None (always for a
+    zoo: its axes are its own table's columns, not the paper's)."""
+    if s.zoo is not None:
+        return None
     return match_paper_table(s.settings["dataset"], s.settings["arch"]["name"], s.settings["labels"])
 
 

@@ -46,7 +46,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from intraclass.names import AXIS_COLUMNS
+from intraclass.kendall import axis_columns
 
 VARIANTS = ("jiang", "pgdl")
 #: The pgdl score is reported in percent, as the competition did.
@@ -110,7 +110,7 @@ def _slice_codes(codes: np.ndarray, first: np.ndarray, second: np.ndarray, subse
 
 def axis_codes(hparams: pd.DataFrame, axes: Sequence[str]) -> np.ndarray:
     """(models, axes) int: each axis' values as category codes (NaN is a value of its own)."""
-    columns = [AXIS_COLUMNS[a] for a in axes]
+    columns = list(axis_columns(axes).values())  # the paper's axes or a zoo's {label: column}
     missing = [c for c in columns if c not in hparams.columns]
     if missing:
         raise KeyError(f"models table lacks hyperparameter column(s) {missing} (needed for the CMI)")

@@ -129,7 +129,7 @@ def write_evaluation(
     measures_csv: str | os.PathLike,
     correct_npz: str | os.PathLike | None,
     out: Mapping[str, str | os.PathLike],
-    axes: Sequence[str] | None = None,
+    axes: Sequence[str] | Mapping[str, str] | None = None,
     generalization: str = "test_acc",
     k: Mapping[str, int] | None = None,
     bootstrap_settings: Mapping | None = None,
@@ -137,10 +137,12 @@ def write_evaluation(
     sharpness: Mapping | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``kendall`` stage. ``out`` maps ``csv, md, tex, k_curve, cmi_csv, cmi_md, cmi_tex``
-    to paths. Returns the Kendall and CMI tables. ``sharpness``: the study's sharpness
-    settings that decide the searches' target (None: no sharpness), stated in the notes
+    to paths. ``axes``: the paper's axis names (default: all eight) or a zoo's
+    ``{label: column}`` (:func:`intraclass.kendall.axis_columns`). Returns the Kendall and
+    CMI tables. ``sharpness``: the study's sharpness settings that decide the searches'
+    target (None: no sharpness), stated in the notes
     (:func:`intraclass.sharpness.target_description`)."""
-    axes = tuple(axes) if axes else AXES
+    axes = dict(axes) if isinstance(axes, Mapping) else (tuple(axes) if axes else AXES)
     settings = bootstrap.BootstrapSettings.from_config(bootstrap_settings)
     if cmi_variant not in cmi.VARIANTS:
         raise ValueError(f"analysis.cmi.variant must be one of {list(cmi.VARIANTS)}, not {cmi_variant!r}")
