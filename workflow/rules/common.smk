@@ -7,6 +7,7 @@ from pathlib import Path
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
+from intraclass.evaluation.paper import match_paper_table
 from intraclass.runtime import export_package_path
 
 # Jobs (local or on SLURM nodes) import the package from this checkout too, so a
@@ -146,6 +147,26 @@ def final_targets():
         targets += expand(f"{RESULTS}/{name}/figures/fig{{fig}}.{{ext}}", fig=study_figures(s), ext=("pdf", "png"))
         # the tables as HTML for the report (workflow/rules/report.smk)
         targets += expand(f"{RESULTS}/{name}/tables/{{table}}.html", table=REPORT_TABLES)
+    return targets
+
+
+# ---- paper vs this run (workflow/rules/paper.smk)
+
+
+def paper_table(s):
+    """The paper table a study matches (dataset, arch, labels), or None (always for a
+    zoo: its axes are its own table's columns, not the paper's)."""
+    if s.zoo is not None:
+        return None
+    return match_paper_table(s.settings["dataset"], s.settings["arch"]["name"], s.settings["labels"])
+
+
+def paper_targets():
+    """tables/paper_vs_run.{csv,md,html} of every study that matches a paper table."""
+    targets = []
+    for name, s in STUDIES.items():
+        if paper_table(s) is not None:
+            targets += expand(f"{RESULTS}/{name}/tables/paper_vs_run.{{ext}}", ext=("csv", "md", "html"))
     return targets
 
 

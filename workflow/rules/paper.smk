@@ -3,24 +3,7 @@
 # architecture and label level match one of the paper's studies
 # (intraclass.evaluation.paper; the paper's numbers: resources/paper_tables.csv).
 
-from intraclass.evaluation.paper import match_paper_table
-
-
-def paper_table(s):
-    """The paper table a study matches (dataset, arch, labels), or None (always for a
-    zoo: its axes are its own table's columns, not the paper's)."""
-    if s.zoo is not None:
-        return None
-    return match_paper_table(s.settings["dataset"], s.settings["arch"]["name"], s.settings["labels"])
-
-
-def paper_targets():
-    """tables/paper_vs_run.{csv,md,html} of every study that matches a paper table."""
-    targets = []
-    for name, s in STUDIES.items():
-        if paper_table(s) is not None:
-            targets += expand(f"{RESULTS}/{name}/tables/paper_vs_run.{{ext}}", ext=("csv", "md", "html"))
-    return targets
+# (paper_table, paper_targets: common.smk)
 
 
 rule paper_vs_run:
