@@ -7,6 +7,8 @@ from pathlib import Path
 SRC = str(Path(workflow.basedir) / "src")
 sys.path.insert(0, SRC)
 
+from snakemake.exceptions import IncompleteCheckpointException
+
 from intraclass.evaluation.paper import match_paper_table
 from intraclass.runtime import export_package_path
 
@@ -58,22 +60,29 @@ def study(wc):
     return STUDIES[wc.study]
 
 
-def _prepared(wc):
-    """The outputs of the study's prepare_dataset checkpoint. While that job is pending,
-    Snakemake defers the caller and re-evaluates it once the dataset is written."""
-    return checkpoints.prepare_dataset.get(dataset=study(wc).settings["dataset"]).output
+def _prepared(wc, output):
+    """An output of the study's prepare_dataset checkpoint. While that job is pending,
+    Snakemake re-evaluates the caller once the dataset is written; meanwhile the input is
+    the checkpoint's target, here as `ancient`, so that a pending preparation of a
+    dataset that exists does not mark training and everything after it to rerun before
+    the new content is known (Snakemake keeps such marks on the jobs downstream)."""
+    try:
+        prepared = checkpoints.prepare_dataset.get(dataset=study(wc).settings["dataset"])
+    except IncompleteCheckpointException as pending:
+        return ancient(pending.targetfile)
+    return getattr(prepared.output, output)
 
 
 def dataset_file(wc):
     """The study's .npz, as an `ancient` input: re-preparing it (a new file time) reruns
     nothing by itself; a change of content reruns training through `dataset_digest`."""
-    return ancient(_prepared(wc).npz)
+    return ancient(_prepared(wc, "npz"))
 
 
 def dataset_digest(wc):
     """The digest of the dataset's content (a small file: Snakemake compares its checksum,
     not only its time, so an identical re-prepared dataset reruns no training)."""
-    return _prepared(wc).digest
+    return _prepared(wc, "digest")
 
 
 def model_dir(study_name, model_id):
