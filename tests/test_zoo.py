@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -324,6 +325,28 @@ def test_builders_must_be_importable_modules_with_measured_sites(tmp_path):
         build_model("intraclass.zoo_import:nothing", num_classes=2, in_channels=1)
     with pytest.raises(TypeError, match="does not declare its measured sites"):
         build_model("torch.nn:Identity", num_classes=2, in_channels=1)
+
+
+# ------------------------------------------------------------- the README's example
+
+def test_the_example_zoo_config_validates_and_imports_instead_of_training(tmp_path, monkeypatch):
+    sys.path.insert(0, str(REPO / "tools"))
+    from make_example_zoo import make_zoo
+
+    monkeypatch.chdir(tmp_path)  # the config's paths are relative to the working directory
+    make_zoo(Path("results/zoos/example"), per_class=2, epochs=1)
+    config = yaml.safe_load((REPO / "config" / "example_zoo.yaml").read_text())
+    study = load_studies(validate_config(config, SCHEMA, settings=False))["example_zoo"]
+    assert len(study.model_ids) == 8 and study.axes == {"lr": "lr", "width": "width"}
+    assert study.zoo.has_init and study.zoo.arch == "intraclass.zoo_import:example_cnn"
+    run = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "1", "-s",
+                          str(REPO / "Snakefile"), "--configfile", str(REPO / "config" / "example_zoo.yaml")],
+                         cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    out = run.stdout + run.stderr
+    assert run.returncode == 0, out[-3000:]
+    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
+    assert counts["import_model"] == counts["import_init"] == counts["rotation"] == 8
+    assert "train" not in counts and "paper_vs_run" not in counts and "figure_6" not in counts
 
 
 # ---------------------------------------------------------------- end to end (slow)
