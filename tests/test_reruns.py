@@ -135,6 +135,10 @@ def run_copy(finished_run, tmp_path) -> Path:
 # --- partial reruns -------------------------------------------------------------------
 
 
+#: Rules that only draw what the analysis computed: figures and the report's HTML tables.
+DRAWING = ("figure_", "table_html_")
+
+
 def test_new_k_of_one_measure_reruns_measures_and_downstream_only(run_copy, tmp_path):
     config = write_config(tmp_path / "k.yaml",
                           lambda s: s["measures"]["k"].update(c1=s["measures"]["k"]["c1"] - 1))
@@ -143,7 +147,7 @@ def test_new_k_of_one_measure_reruns_measures_and_downstream_only(run_copy, tmp_
     assert not UPSTREAM & set(counts), f"a new k reruns upstream jobs: {counts}"
     assert counts["measures"] == len(study_models(run_copy)), counts
     assert counts["collect"] == 1 and counts["kendall"] == 1, counts
-    assert {r for r in counts if not r.startswith("figure")} == {"measures", "collect", "kendall"}, counts
+    assert {r for r in counts if not r.startswith(DRAWING)} == {"measures", "collect", "kendall"}, counts
 
 
 def test_new_clusterability_factor_reruns_measures_and_downstream_only(run_copy, tmp_path):
@@ -153,7 +157,7 @@ def test_new_clusterability_factor_reruns_measures_and_downstream_only(run_copy,
     counts = rule_counts(planned_jobs(run_copy, config))
     assert not UPSTREAM & set(counts), f"a new clusterability factor reruns upstream jobs: {counts}"
     assert counts["measures"] == len(study_models(run_copy)), counts
-    assert {r for r in counts if not r.startswith("figure")} == {"measures", "collect", "kendall"}, counts
+    assert {r for r in counts if not r.startswith(DRAWING)} == {"measures", "collect", "kendall"}, counts
 
 
 def test_new_blackbox_setting_reruns_blackbox_and_analysis_only(run_copy, tmp_path):
