@@ -12,12 +12,12 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
 from intraclass.archspec import site_widths  # widths of the measured sites, without torch
-from intraclass.names import AXES, AXIS_COLUMNS  # AXES is used here and by the rules
+from intraclass.names import AXES, AXIS_COLUMNS, HYPERPARAMETERS  # AXES is used here and by the rules
 
 #: Settings that change how a job runs but not what it computes. Rules leave them out of
 #: ``params:`` (Snakemake reruns a job whose params change) and scripts read them from the
@@ -87,6 +87,12 @@ class ModelConfig:
     def axis_values(self) -> dict:
         """Values on the paper's eight axes (for the granulated Kendall coefficient)."""
         return {axis: getattr(self, name) for axis, name in AXIS_COLUMNS.items()}
+
+
+# The fields are typed here; their names and order are names.HYPERPARAMETERS (one list).
+if tuple(f.name for f in fields(ModelConfig)) != HYPERPARAMETERS:
+    raise TypeError(f"ModelConfig's fields {[f.name for f in fields(ModelConfig)]} differ from "
+                    f"intraclass.names.HYPERPARAMETERS {list(HYPERPARAMETERS)}")
 
 
 def expand_grid(blocks: list[dict], seeds: list[int] = (0,), arch: str | None = None) -> list[ModelConfig]:

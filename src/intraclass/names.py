@@ -1,6 +1,7 @@
-"""The vocabulary every stage shares: the paper's hyperparameter axes, the measure names
-and their labels, and the columns of the tidy measures table. One definition each, so
-that training, measures, tables, the Kendall coefficient and the figures agree.
+"""The vocabulary every stage shares: a model's hyperparameters and the paper's axes, the
+label levels, the measure names and their labels, the columns of the tidy measures table
+and the figure ids. One definition each, so that training, measures, tables, the Kendall
+coefficient, the figures and the workflow's rules agree.
 
 The measure names, labels, directions and families are derived from the measure registry
 (:mod:`intraclass.measures.registry`), where each measure is declared once.
@@ -9,6 +10,19 @@ The measure names, labels, directions and families are derived from the measure 
 import re as _re
 
 from intraclass.measures import registry as _registry
+
+#: A grid model's hyperparameters (paper appendix A.1-A.2), in the order of
+#: ``intraclass.config.ModelConfig``'s fields, of train's ``params.model`` keys and of the
+#: hyperparameter columns of ``models.csv``.
+HYPERPARAMETERS: tuple[str, ...] = (
+    "lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment", "width", "depth", "seed")
+#: The label levels a model is trained on and a dataset provides: fine (classes) and
+#: coarse (superclasses, paper Section 2.2).
+LABEL_LEVELS: tuple[str, ...] = ("fine", "coarse")
+#: Figure ids: the paper's Figures 3-8 and 11, and ``rotation`` (layer rotation curves,
+#: ours). Module ``intraclass.figures.fig<id>`` (``rotation``: ``.rotation``), rule
+#: ``figure_<id>``, config key ``figures.fig<id>``.
+FIGURE_IDS: tuple[str, ...] = ("3", "4", "5", "6", "7", "8", "11", "rotation")
 
 #: The paper's 8 axes, in the column order of its Tables 1-3, mapped to the hyperparameter
 #: names of a model (train's ``params.model``, the columns of ``models.csv``).
@@ -23,8 +37,8 @@ AXIS_COLUMNS: dict[str, str] = {
     "depth": "depth",
 }
 AXES: tuple[str, ...] = tuple(AXIS_COLUMNS)
-#: Hyperparameters that are not axes but still define "equal on every other axis".
-EXTRA_KEYS: tuple[str, ...] = ("seed",)
+#: Hyperparameters that are not axes but still define "equal on every other axis" (seed).
+EXTRA_KEYS: tuple[str, ...] = tuple(k for k in HYPERPARAMETERS if k not in AXIS_COLUMNS.values())
 #: Column headers of the paper's tables.
 AXIS_LABELS: dict[str, str] = {
     "learning_rate": "learning rate",

@@ -103,14 +103,22 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-#: The four measures: name -> (perturbation kind, kernels only + batch-statistics mode).
+from intraclass.names import LABEL_LEVELS, SHARPNESS
+
+#: The four measures, declared in the measure registry (names.SHARPNESS, in the order
+#: that seeds each measure's generator: :func:`measure_seed`).
+MEASURES = SHARPNESS
+#: Each measure's perturbation kind, and whether it perturbs kernels only in
+#: batch-statistics mode (module doc).
 VARIANTS: dict[str, tuple[str, bool]] = {
     "sigma1": ("sigma", False),  # 1/sigma'
     "sigma2": ("sigma", True),   # 1/sigma''
     "alpha1": ("alpha", False),  # 1/alpha'
     "alpha2": ("alpha", True),   # 1/alpha''
 }
-MEASURES = tuple(VARIANTS)
+if tuple(VARIANTS) != MEASURES:
+    raise TypeError(f"sharpness.VARIANTS {list(VARIANTS)} must cover the registry's sharpness "
+                    f"measures {list(MEASURES)} in their order")
 #: How a search's target accuracy is set (module doc; :func:`search_target`).
 TARGET_MODES = ("absolute", "relative")
 
@@ -594,8 +602,8 @@ def run_sharpness(model_path: str | os.PathLike, data_path: str | os.PathLike,
 
     log = log or log_default
     settings = resolve_settings(settings)  # fail on a bad config before loading anything
-    if labels not in ("fine", "coarse"):
-        raise ValueError(f"labels must be 'fine' or 'coarse', got {labels!r}")
+    if labels not in LABEL_LEVELS:
+        raise ValueError(f"labels must be one of {LABEL_LEVELS}, got {labels!r}")
     require_keys(training, ("train_per_class", "data_seed", "device"), "training")
     skipped = skip_unless_ok(metrics_path, out_path, lambda status, reason: {
         **skipped_result(settings, status, reason), "model": str(model_path)}, log, "sharpness")

@@ -52,13 +52,13 @@ import numpy as np
 import pandas as pd
 
 from intraclass.measures import registry
-from intraclass.names import ACTIVATION, MEASURES, SHARPNESS, TIDY_COLUMNS
+from intraclass.names import ACTIVATION, HYPERPARAMETERS, MEASURES, SHARPNESS, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
 from intraclass.status import OK, checked_status
 
 log = logging.getLogger(__name__)
 
-HPARAMS = ("lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment", "width", "depth", "seed")
+HPARAMS = HYPERPARAMETERS  # the leading columns after ``model``
 METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
 METRICS_EXTRA = ("epochs_run", "early_stopped", "wall_time_s")
 REQUIRED_METRICS = ("train_acc", "test_acc")

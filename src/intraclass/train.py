@@ -81,17 +81,18 @@ from torch import nn
 
 from intraclass import archspec
 from intraclass.augment import Normalizer, channel_stats, random_shift_flip, shift_flip
+from intraclass.config import RUN_ONLY
 from intraclass.models import build_model, load_error_message, place, save_checkpoint
+from intraclass.names import HYPERPARAMETERS, LABEL_LEVELS
 from intraclass.runtime import pick_device, require_keys, write_atomic
 from intraclass.status import DIVERGED, OK, write_json
 
 ADAM_LR_DIVISOR = 100  # appendix A.2: Adam runs at lr / 100
 SGD_MOMENTUM = 0.9  # appendix A.2
 HISTORY_COLUMNS = ("epoch", "lr", "train_loss", "train_acc", "seconds")
-MODEL_KEYS = ("lr", "weight_decay", "batch_size", "optimizer", "dropout", "augment",
-              "width", "depth", "seed")
+MODEL_KEYS = HYPERPARAMETERS  # params.model
 TRAINING_KEYS = ("epochs", "lr_milestones", "lr_gamma", "stop_loss")
-RESUME_NEUTRAL_KEYS = ("device", "eval_batch_size", "resume_every")
+RESUME_NEUTRAL_KEYS = RUN_ONLY["training"]  # how a job runs, not what it computes
 CUBLAS_WORKSPACE = ":4096:8"  # cuBLAS's documented setting for reproducible results
 
 
@@ -658,8 +659,8 @@ def load_train_data(data_path: str | os.PathLike, labels: str, training: dict) -
     also the data a zoo's models are evaluated on (:mod:`intraclass.zoo_import`)."""
     from intraclass.data import load_dataset, training_indices
 
-    if labels not in ("fine", "coarse"):
-        raise ValueError(f"params.labels must be fine or coarse, got {labels!r}")
+    if labels not in LABEL_LEVELS:
+        raise ValueError(f"params.labels must be one of {LABEL_LEVELS}, got {labels!r}")
     dataset = load_dataset(data_path)
     require_keys(training, ("train_per_class", "data_seed"), "training")
     index = training_indices(dataset, training["train_per_class"], training["data_seed"])

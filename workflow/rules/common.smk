@@ -10,6 +10,7 @@ sys.path.insert(0, SRC)
 from snakemake.exceptions import IncompleteCheckpointException
 
 from intraclass.evaluation.paper import match_paper_table
+from intraclass.names import FIGURE_IDS
 from intraclass.runtime import export_package_path
 
 # Jobs (local or on SLURM nodes) import the package from this checkout too, so a
@@ -46,7 +47,7 @@ if workflow.is_main_process:
         logger.warning(_note)
 RESULTS = "results"
 ENV = "../../envs/intraclass.yaml"
-FIGURES = ("3", "4", "5", "6", "7", "8", "11", "rotation")
+FIGURES = FIGURE_IDS  # intraclass.names: one rule figure_<id> each
 
 
 wildcard_constraints:

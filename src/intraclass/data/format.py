@@ -26,12 +26,13 @@ from pathlib import Path
 
 import numpy as np
 
+from intraclass.names import LABEL_LEVELS
 from intraclass.runtime import write_atomic
 
 REQUIRED_KEYS = ("x_train", "x_test", "y_train", "y_test", "fine_names")
 HIERARCHY_KEYS = ("coarse_train", "coarse_test", "coarse_names")
 SPLITS = ("train", "test")
-LEVELS = ("fine", "coarse")
+LEVELS = LABEL_LEVELS  # fine, coarse (intraclass.names)
 
 
 class DatasetError(ValueError):

@@ -16,20 +16,27 @@ model's activations exist to fall back on.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 from collections.abc import Mapping, Sequence
 
 from matplotlib.figure import Figure
 
-from intraclass.figures import fig3, fig4, fig5, fig6, fig7, fig8, fig11, rotation
 from intraclass.figures.common import FigureInputs, SkippedStore, usable_inputs
 from intraclass.figures.style import STYLE_DEFAULTS, resolve_style, save_figure
+from intraclass.names import FIGURE_IDS
 
 log = logging.getLogger(__name__)
 
-FIGURES = {"3": fig3, "4": fig4, "5": fig5, "6": fig6, "7": fig7, "8": fig8, "11": fig11,
-           "rotation": rotation}  # layer rotation curves (ours; the paper has no such figure)
+
+def figure_module(fig: str):
+    """The module of figure ``fig`` (names.FIGURE_IDS): ``fig<id>`` for the paper's
+    numbered figures, ``rotation`` for the layer rotation curves (ours)."""
+    return importlib.import_module(f"intraclass.figures.{'fig' + fig if fig.isdigit() else fig}")
+
+
+FIGURES = {fig: figure_module(fig) for fig in FIGURE_IDS}
 #: What each figure reads besides models.csv.
 NEEDS_MEASURES = {"5", "6", "7", "11", "rotation"}
 

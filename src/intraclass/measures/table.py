@@ -21,12 +21,12 @@ from pathlib import Path
 
 import pandas as pd
 
-from intraclass.names import HIERARCHICAL, TIDY_COLUMNS
+from intraclass.names import HIERARCHICAL, LABEL_LEVELS, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
 
 from .compute import MEASURES, MeasureSettings, measure_stats
 
-LABELS = ("fine", "coarse")
+LABELS = LABEL_LEVELS
 CSV_COLUMNS = list(TIDY_COLUMNS)
 
 log = logging.getLogger(__name__)
