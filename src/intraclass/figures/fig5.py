@@ -10,7 +10,8 @@ order of the measures file). The band is +- one standard deviation over the mode
 Settings (``figures.fig5``):
 
 - ``depth`` (default ``null``: the depth shared by the most models, the smaller on a
-  tie): the depth factor of the models averaged;
+  tie): the depth factor of the models averaged; a study whose models.csv has no
+  ``depth`` column (a model zoo without one, docs/zoo.md) averages all its models;
 - ``measures`` (default: every measure with layer rows): which panels;
 - ``k`` (default ``null``: the single k of the layer rows): which layer k to draw.
 """
@@ -78,8 +79,14 @@ def pick_depth(models: pd.DataFrame, depth: float | None) -> float:
 def render(inputs: FigureInputs, style: Mapping | None, settings: Mapping | None) -> Figure:
     options = resolve_options(SETTINGS, settings, "fig5 setting")
     measures = require(inputs.measures, "measures", "5")
-    depth = pick_depth(inputs.models, options["depth"])
-    chosen = set(inputs.models.loc[inputs.models["depth"].astype(float) == depth, "model"])
+    if "depth" in inputs.models.columns:
+        depth = pick_depth(inputs.models, options["depth"])
+        chosen = set(inputs.models.loc[inputs.models["depth"].astype(float) == depth, "model"])
+        title = f"models of depth x{depth:g}"
+    elif options["depth"] is not None:
+        raise ValueError(f"figure 5: depth {options['depth']} is set but models.csv has no depth column")
+    else:  # a zoo without a depth column
+        chosen, title = set(inputs.models["model"]), "models"
     layer = rows(measures, "layer")
     layer = layer[layer["model"].isin(chosen)]
     names = measures_in(list(pd.unique(layer["measure"])), options["measures"], "5")
@@ -89,4 +96,4 @@ def render(inputs: FigureInputs, style: Mapping | None, settings: Mapping | None
                        for m in names]) if names else layer
     stats = layer_means(layer)
     n = layer["model"].nunique()
-    return plot_fig5(stats, names, f"{n} models of depth x{depth:g}", style=style)
+    return plot_fig5(stats, names, f"{n} {title}", style=style)
