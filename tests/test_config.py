@@ -258,3 +258,22 @@ def test_site_widths_match_the_built_models(arch, width, depth, base):
 
     model = build_model(arch, num_classes=3, in_channels=1, width=width, depth=depth, base_width=base)
     assert site_widths(arch, width, depth, base) == [bn.num_features for _, bn in bn_relu_sites(model)]
+
+
+def test_model_stage_args_complete_training_with_the_run_only_keys():
+    from types import SimpleNamespace
+
+    from intraclass.config import model_stage_args
+
+    smk = SimpleNamespace(
+        input=SimpleNamespace(model="m.pt", data="d.npz", metrics="metrics.json"),
+        output=SimpleNamespace(json="out.json"),
+        params=SimpleNamespace(labels="coarse", training={"train_per_class": 5, "data_seed": 1}),
+        wildcards=SimpleNamespace(study="s"),
+        config={"studies": {"s": {"training": {"device": "cpu", "eval_batch_size": 7, "resume_every": 2}}}})
+    log = object()
+    assert model_stage_args(smk, log) == {
+        "model_path": "m.pt", "data_path": "d.npz", "out_path": "out.json", "labels": "coarse",
+        "training": {"train_per_class": 5, "data_seed": 1, "device": "cpu", "eval_batch_size": 7,
+                     "resume_every": 2},
+        "log": log, "metrics_path": "metrics.json"}

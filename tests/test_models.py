@@ -174,3 +174,8 @@ def test_checkpoint_errors_name_the_file(tmp_path):
         save_checkpoint(tmp_path / "x.pt", build_model("vgg", 2, 1, base_width=2),
                         {}, {"f": object()}, "fine", 0)
     assert not (tmp_path / "x.pt").exists()
+    path = save_checkpoint(tmp_path / "fine.pt", build_model("vgg", 2, 1, base_width=2), {
+        "arch": "vgg", "num_classes": 2, "in_channels": 1, "base_width": 2}, {}, "fine", 0)
+    with pytest.raises(ValueError, match=r"fine.pt was trained on 'fine' labels, but the rule asks for 'coarse'"):
+        load_checkpoint(path, labels="coarse")
+    assert load_checkpoint(path, labels="fine")[1]["labels"] == "fine"

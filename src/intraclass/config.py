@@ -41,6 +41,17 @@ def with_run_settings(snakemake, section: str, params: dict) -> dict:
     return {**dict(params), **{k: study[section][k] for k in RUN_ONLY[section]}}
 
 
+def model_stage_args(snakemake, log) -> dict:
+    """The keyword arguments a model-level stage's script passes to its package function
+    (``run_sharpness``, ``run_blackbox``): the ``model``, ``data`` and ``metrics`` inputs,
+    the ``json`` output, ``params.labels``, ``params.training`` completed with the run-only
+    training keys (:func:`with_run_settings`), and the script's log."""
+    return {"model_path": snakemake.input.model, "data_path": snakemake.input.data,
+            "out_path": snakemake.output.json, "labels": snakemake.params.labels,
+            "training": with_run_settings(snakemake, "training", snakemake.params.training),
+            "log": log, "metrics_path": snakemake.input.metrics}
+
+
 class ConfigError(ValueError):
     """A configuration that cannot run; the message names the offending key."""
 

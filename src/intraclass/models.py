@@ -330,13 +330,17 @@ def place(model: nn.Module, device: str | torch.device) -> nn.Module:
     return model
 
 
-def load_checkpoint(path: str | os.PathLike,
-                    device: str | torch.device = "cpu") -> tuple[nn.Module, dict]:
+def load_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu",
+                    labels: str | None = None) -> tuple[nn.Module, dict]:
     """Rebuild the model of a checkpoint on ``device`` in eval mode; return (model, dict).
 
     The weights are read to the CPU and copied to the device once (:func:`place`); the
-    returned dict keeps its CPU copy."""
+    returned dict keeps its CPU copy. ``labels`` (fine | coarse): what the caller needs the
+    model to have been trained on; another level is a ``ValueError`` naming the file."""
     checkpoint = read_checkpoint(path, "cpu")
+    if labels is not None and checkpoint["labels"] != labels:
+        raise ValueError(f"{path} was trained on {checkpoint['labels']!r} labels, "
+                         f"but the rule asks for {labels!r}")
     model = build_model(**checkpoint["arch_spec"])
     try:
         model.load_state_dict(checkpoint["state_dict"])

@@ -78,16 +78,23 @@ def read_status(metrics_path: str | os.PathLike) -> tuple[str, str | None]:
     Raises ``FileNotFoundError``/``ValueError`` naming the file when it is missing or
     unreadable: a corrupt file is an error, never a skipped model.
     """
-    path = Path(metrics_path)
+    metrics = read_json(metrics_path, "metrics")
+    return checked_status(metrics.get("status", OK), str(metrics_path)), metrics.get("reason")
+
+
+def read_json(path: str | os.PathLike, what: str) -> dict:
+    """The JSON object in ``path``; ``FileNotFoundError``/``ValueError`` naming ``what``
+    file it is (e.g. "metrics file ...") when it is missing, not JSON or not an object."""
+    path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"metrics file {path} does not exist")
+        raise FileNotFoundError(f"{what} file {path} does not exist")
     try:
-        metrics = json.loads(path.read_text())
+        data = json.loads(path.read_text())
     except json.JSONDecodeError as error:
-        raise ValueError(f"metrics file {path} is not valid JSON: {error}") from error
-    if not isinstance(metrics, dict):
-        raise ValueError(f"metrics file {path} holds a {type(metrics).__name__}, not an object")
-    return checked_status(metrics.get("status", OK), str(path)), metrics.get("reason")
+        raise ValueError(f"{what} file {path} is not valid JSON: {error}") from error
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} file {path} holds a {type(data).__name__}, not a JSON object")
+    return data
 
 
 def skip_unless_ok(metrics_path: str | os.PathLike | None, out_path: str | os.PathLike,

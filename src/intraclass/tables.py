@@ -41,7 +41,6 @@ mean is ``test_acc``), all False for a model whose status is not ``ok``.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -54,7 +53,7 @@ import pandas as pd
 from intraclass.measures import registry
 from intraclass.names import ACTIVATION, HYPERPARAMETERS, MEASURES, SHARPNESS, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
-from intraclass.status import OK, checked_status
+from intraclass.status import OK, checked_status, read_json
 
 log = logging.getLogger(__name__)
 
@@ -80,19 +79,6 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         return pd.read_csv(path, low_memory=False)
     except Exception as error:
         raise ValueError(f"cannot read table {path}: {error}") from error
-
-
-def read_json(path: str | os.PathLike, what: str) -> dict:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{what} file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as error:
-        raise ValueError(f"{what} file {path} is not valid JSON: {error}") from error
-    if not isinstance(data, dict):
-        raise ValueError(f"{what} file {path} holds a {type(data).__name__}, not a JSON object")
-    return data
 
 
 def write_csv(frame: pd.DataFrame, path: str | os.PathLike, **kwargs) -> Path:

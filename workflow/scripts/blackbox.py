@@ -8,19 +8,11 @@ from intraclass.runtime import script_logger, set_threads
 log = script_logger(snakemake.log[0])
 set_threads(snakemake.threads)
 
-from intraclass.config import with_run_settings
+from intraclass.config import model_stage_args
 from intraclass.measures.blackbox import run_blackbox
 
-result = run_blackbox(
-    model_path=snakemake.input.model,
-    data_path=snakemake.input.data,
-    out_path=snakemake.output.json,
-    settings=dict(snakemake.params.blackbox),
-    labels=snakemake.params.labels,
-    # train_per_class, data_seed from params; device and eval_batch_size from the config (run-only)
-    training=with_run_settings(snakemake, "training", snakemake.params.training),
-    log=log,
-    metrics_path=snakemake.input.metrics,
-)
+# model, data, metrics, labels; training: train_per_class, data_seed from params, device
+# and eval_batch_size from the config (run-only)
+result = run_blackbox(settings=dict(snakemake.params.blackbox), **model_stage_args(snakemake, log))
 log.info("wrote %s (status %s): c0=%s", snakemake.output.json, result["status"],
          result["measures"]["c0"]["value"])

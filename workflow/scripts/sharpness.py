@@ -8,20 +8,12 @@ from intraclass.runtime import script_logger, set_threads
 log = script_logger(snakemake.log[0])
 set_threads(snakemake.threads)
 
-from intraclass.config import with_run_settings
+from intraclass.config import model_stage_args
 from intraclass.sharpness import run_sharpness
 
-result = run_sharpness(
-    model_path=snakemake.input.model,
-    data_path=snakemake.input.data,
-    out_path=snakemake.output.json,
-    settings=dict(snakemake.params.sharpness),
-    labels=snakemake.params.labels,
-    # train_per_class, data_seed from params; device from the config (run-only)
-    training=with_run_settings(snakemake, "training", snakemake.params.training),
-    log=log,
-    metrics_path=snakemake.input.metrics,
-)
+# model, data, metrics, labels; training: train_per_class, data_seed from params, device
+# from the config (run-only)
+result = run_sharpness(settings=dict(snakemake.params.sharpness), **model_stage_args(snakemake, log))
 values = {k: v["value"] for k, v in result["measures"].items()}
 log.info("wrote %s (status %s): %s", snakemake.output.json, result["status"],
          ", ".join(f"{k}={v:.4g}" if v is not None else f"{k}=null" for k, v in values.items()))

@@ -309,10 +309,7 @@ def run_blackbox(model_path: str | os.PathLike, data_path: str | os.PathLike,
     if skipped is not None:
         return skipped
     device = pick_device(str(training["device"]))
-    model, checkpoint = load_checkpoint(model_path, device)
-    if checkpoint["labels"] != labels:
-        raise ValueError(f"{model_path} was trained on {checkpoint['labels']!r} labels, "
-                         f"but the rule asks for {labels!r}")
+    model, checkpoint = load_checkpoint(model_path, device, labels)
     dataset = load_dataset(data_path)
     indices = training_indices(dataset, training["train_per_class"], training["data_seed"])
     x = torch.from_numpy(np.ascontiguousarray(dataset.x_train[indices])).to(device)  # uint8 NHWC
