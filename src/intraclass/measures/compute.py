@@ -388,16 +388,7 @@ def measure_stats(
     nest, classes with fewer than 2 samples (4 for bimodality), superclasses with fewer
     than 2 subclasses, mismatched lengths, non-finite values.
     """
-    measures = tuple(measures)
-    for m in measures:
-        if m not in MEASURES:
-            raise ValueError(f"unknown measure {m!r}; expected some of {MEASURES}")
-    if not measures:
-        raise ValueError("no measure requested")
-    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
-        raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    if c4_active not in stats.C4_ACTIVE:
-        raise ValueError(f"c4_active must be one of {list(stats.C4_ACTIVE)}, got {c4_active!r}")
+    measures = _checked_request(measures, workers, c4_active)
     hier = labels_part = None
     n_samples = None
     sizes: list[int] = []
@@ -425,6 +416,22 @@ def measure_stats(
         classes=None if labels_part is None else labels_part.ids,
         superclasses=None if hier is None else hier.coarse.ids,
     )
+
+
+def _checked_request(measures: Iterable[str], workers, c4_active: str) -> tuple[str, ...]:
+    """The requested measures as a tuple, after checking them, ``workers`` and ``c4_active``
+    (:func:`measure_stats`' arguments besides the data)."""
+    measures = tuple(measures)
+    for m in measures:
+        if m not in MEASURES:
+            raise ValueError(f"unknown measure {m!r}; expected some of {MEASURES}")
+    if not measures:
+        raise ValueError("no measure requested")
+    if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
+        raise ValueError(f"workers must be a positive integer, got {workers!r}")
+    if c4_active not in stats.C4_ACTIVE:
+        raise ValueError(f"c4_active must be one of {list(stats.C4_ACTIVE)}, got {c4_active!r}")
+    return measures
 
 
 def _cluster_plan(measures, hier, cluster: Mapping | None) -> dict | None:
