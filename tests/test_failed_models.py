@@ -232,6 +232,10 @@ def test_a_diverging_model_is_excluded_and_the_study_finishes(tmp_path):
 
     for name in ("kendall.csv", "kendall.md"):
         assert (results / "tables" / name).stat().st_size > 0
+    # the notes state the sharpness target (the tiny study leaves it at its default)
+    for name in ("kendall.md", "cmi.md"):
+        assert "Sharpness searches target a training accuracy of 0.9" in (results / "tables" / name).read_text()
+    assert table.loc[table["model"] != bad, "sharpness_target"].eq(0.9).all()
     figures = sorted(p.name for p in (results / "figures").glob("*.png"))
     assert figures, "no figure was drawn"
     assert bad in (workdir / "results" / "logs" / "tiny" / "collect.log").read_text()

@@ -360,9 +360,9 @@ def test_notes_state_the_sharpness_target_when_the_table_has_sharpness(tmp_path)
     for name in ("md", "cmi_md"):
         assert sentence in out[name].read_text()
     assert kendall.latex_escape(sentence) in out["tex"].read_text()
-    write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out,
-                     sharpness={"sigma": {"target": 0.9}, "alpha": {"target": 0.9}})
-    assert "target a training accuracy of 0.9 for every model" in out["md"].read_text()
+    for defaults in ({}, {"sigma": {"target": 0.9}, "alpha": {"target": 0.9}}):  # {}: every key default
+        write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out, sharpness=defaults)
+        assert "target a training accuracy of 0.9 for every model" in out["md"].read_text()
     write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out)  # no sharpness
     assert "Sharpness searches" not in out["md"].read_text()
     # a table without sharpness rows says nothing about the searches

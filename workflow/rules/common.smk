@@ -123,12 +123,13 @@ def sharpness_enabled(s):
 def sharpness_target(wc):
     """The sharpness settings that decide the searches' target, for the tables' notes
     (intraclass.sharpness.target_description), or None when the study has no sharpness.
-    Only these keys, so that another sharpness setting does not rerun the tables."""
+    Only these keys (and the measures), so that another sharpness setting does not rerun
+    the tables; keys left to their defaults are absent."""
     s = study(wc)
     if not sharpness_enabled(s):
         return None
     sharp = s.settings["sharpness"]
-    target = {key: sharp[key] for key in ("target_mode", "deviation") if key in sharp}
+    target = {key: sharp[key] for key in ("measures", "target_mode", "deviation") if key in sharp}
     for kind in ("sigma", "alpha"):
         if "target" in sharp.get(kind, {}):
             target[kind] = {"target": sharp[kind]["target"]}

@@ -25,7 +25,7 @@ table = write_paper_vs_run(
     k=dict(params.k),
     c4_active=params.c4_active,
     # the settings that decide the sharpness target, None without sharpness (common.smk)
-    sharpness_note=target_description(dict(params.sharpness)) if params.sharpness else None,
+    sharpness_note=target_description(dict(params.sharpness)) if params.sharpness is not None else None,
 )
 title = f"paper Table {params.paper_table} vs this run: study {snakemake.wildcards.study}"
 log.info("wrote %s, %s and %s (%d rows)", out.csv, out.md, write_table_html(out.md, out.html, title), len(table))

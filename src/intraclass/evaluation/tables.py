@@ -167,7 +167,7 @@ def write_evaluation(
         return head + notes.table_notes(models, excluded, measures, groups, images, label, escape, target)
 
     target = None
-    if sharpness:
+    if sharpness is not None:  # {}: sharpness with the default target
         from intraclass.sharpness import target_description  # torch: only when there is sharpness
 
         target = target_description(sharpness)
