@@ -143,6 +143,13 @@ class TrainOutputs:
             if getattr(self, name) is None:
                 setattr(self, name, self.model.parent / filename)
 
+    @classmethod
+    def from_rule(cls, output) -> TrainOutputs:
+        """The outputs a rule declares (``snakemake.output``: train's, or import_model's,
+        which has no ``init``); the ones it does not declare take their defaults."""
+        names = [field.name for field in dataclasses.fields(cls)]
+        return cls(**{name: getattr(output, name) for name in names if hasattr(output, name)})
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainSettings:

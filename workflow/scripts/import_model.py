@@ -15,13 +15,7 @@ training = with_run_settings(snakemake, "training", snakemake.params.training)
 import_model(
     data_path=snakemake.input.data,
     checkpoint_path=snakemake.input.checkpoint,
-    outputs=TrainOutputs(
-        model=snakemake.output.model,
-        metrics=snakemake.output.metrics,
-        history=snakemake.output.history,
-        ckpt=snakemake.output.ckpt,
-        test_correct=snakemake.output.test_correct,
-    ),
+    outputs=TrainOutputs.from_rule(snakemake.output),
     model=dict(snakemake.params.model),
     zoo=dict(snakemake.params.zoo),
     training=training,

@@ -25,14 +25,7 @@ from intraclass.train import TrainOutputs, run_training
 
 run_training(
     data_path=snakemake.input.data,
-    outputs=TrainOutputs(
-        model=snakemake.output.model,
-        metrics=snakemake.output.metrics,
-        history=snakemake.output.history,
-        ckpt=snakemake.output.ckpt,
-        init=snakemake.output.init,
-        test_correct=snakemake.output.test_correct,
-    ),
+    outputs=TrainOutputs.from_rule(snakemake.output),
     model_params=dict(snakemake.params.model),
     arch=dict(snakemake.params.arch),
     labels=snakemake.params.labels,
