@@ -35,6 +35,7 @@ lint: $(STAMP)
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 \
 		--custom-compile-command "make lock" -o requirements.lock
+	$(BIN)/python tools/conda_env_from_lock.py
 
 # The SLURM integration test alone: installs and starts a one-node SLURM on localhost
 # (root on Debian), runs the tiny study through `snakemake --profile slurm`, stops it.
