@@ -96,3 +96,13 @@ def test_study_configs_dry_run_with_the_stated_job_counts(config, expected, tmp_
     # the counts the config's comments state
     text = (ROOT / "config" / config).read_text()
     assert f"{expected['total']} jobs" in text
+
+
+def test_example_architectures_config_is_a_vit_and_a_group_norm_vgg(tmp_path):
+    """README "Your own architecture": the example's two studies validate, build the
+    architectures they name, and dry-run (the bundled data, no download)."""
+    loaded = studies("example_architectures.yaml")
+    assert loaded["vit_small"].settings["arch"]["name"] == "vit"
+    assert loaded["vgg_groupnorm"].settings["arch"]["norm"] == "group"
+    counts = dry_run("example_architectures.yaml", tmp_path)
+    assert counts["train"] == 8 and counts["measures"] == 8 and counts["kendall"] == 2, counts
