@@ -277,3 +277,17 @@ def test_model_stage_args_complete_training_with_the_run_only_keys():
         "training": {"train_per_class": 5, "data_seed": 1, "device": "cpu", "eval_batch_size": 7,
                      "resume_every": 2},
         "log": log, "metrics_path": "metrics.json"}
+
+
+def test_config_checks_do_not_import_torch():
+    """Every DAG build validates the config in Snakemake's main process: the checks must not
+    pay for importing torch (seconds), e.g. through the sharpness stage's settings."""
+    import subprocess
+    import sys
+
+    code = ("import sys, yaml; from intraclass.config import validate_config; "
+            "validate_config(yaml.safe_load(open('config/paper.yaml')), 'config/schema.yaml', settings=True); "
+            "print('torch' in sys.modules)")
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -354,7 +354,7 @@ def _check_sharpness(where: str, sharpness: dict) -> None:
     """Keys and values of the sharpness settings, by the sharpness stage's own rules."""
     if not sharpness["measures"]:
         return
-    from intraclass.sharpness import resolve_settings
+    from intraclass.sharpness_settings import resolve_settings
 
     try:
         resolve_settings(sharpness)

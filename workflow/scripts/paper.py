@@ -10,7 +10,7 @@ log = script_logger(snakemake.log[0])
 
 from intraclass.evaluation.paper import write_paper_vs_run
 from intraclass.report import write_table_html
-from intraclass.sharpness import target_description
+from intraclass.sharpness_settings import target_description
 
 params = snakemake.params
 out = snakemake.output

@@ -168,7 +168,7 @@ def write_evaluation(
 
     target = None
     if sharpness is not None:  # {}: sharpness with the default target
-        from intraclass.sharpness import target_description  # torch: only when there is sharpness
+        from intraclass.sharpness_settings import target_description
 
         target = target_description(sharpness)
 
