@@ -51,7 +51,12 @@ import numpy as np
 import pandas as pd
 
 from intraclass.measures import registry
-from intraclass.names import ACTIVATION, HYPERPARAMETERS, MEASURES, SHARPNESS, TIDY_COLUMNS
+from intraclass.names import (
+    HYPERPARAMETERS,
+    MEASURES,  # noqa: F401 - re-exported (intraclass.config)
+    SHARPNESS,
+    TIDY_COLUMNS,
+)
 from intraclass.runtime import write_atomic
 from intraclass.status import OK, checked_status, read_json
 
@@ -103,7 +108,7 @@ def measure_values(tidy: pd.DataFrame, k: Mapping[str, int] | None, source: str 
     k = dict(k or {})
     rows = tidy[(tidy["scope"] == "total") & (tidy["checkpoint"].astype(str) == "final")]
     values = {}
-    for measure in ACTIVATION:
+    for measure in registry.names(stage=registry.ACTIVATION_STAGE):  # plug-ins included
         candidates = rows[rows["measure"] == measure]
         if candidates.empty:
             continue
@@ -205,7 +210,7 @@ def model_row(
     row["status"], row["reason"] = model_status(metrics, measures_status,
                                                 {"sharpness": sharpness, **(stages or {})}, model_id)
     if row["status"] != OK:  # excluded: no value of it may enter a criterion
-        row.update({name: math.nan for name in MEASURES if name in row})
+        row.update({name: math.nan for name in registry.names() if name in row})
         row.update({flag: False for flag in AT_BOUND if flag in row})
         if SHARPNESS_TARGET in row:
             row[SHARPNESS_TARGET] = math.nan
@@ -258,8 +263,8 @@ def models_table(rows: Sequence[dict]) -> pd.DataFrame:
         duplicated = frame.loc[frame["model"].duplicated(), "model"].tolist()
         raise ValueError(f"model id(s) listed twice: {duplicated}")
     head = ["model", *[c for c in HPARAMS if c in frame.columns]]
-    known = (*METRICS, "gap", *METRICS_EXTRA, *STATUS_COLUMNS, *MEASURES, *AT_BOUND, SHARPNESS_TARGET,
-             *ENVIRONMENT)
+    known = (*METRICS, "gap", *METRICS_EXTRA, *STATUS_COLUMNS, *registry.names(), *AT_BOUND,
+             SHARPNESS_TARGET, *ENVIRONMENT)
     extra_hparams = [c for c in frame.columns if c not in head and c not in known]
     tail = [c for c in known if c in frame.columns]
     return frame[head + extra_hparams + tail]
@@ -331,7 +336,7 @@ def collect(
                               others, status))
         layer_rows.append([stage_layer_rows(d, stage, f"of model {model['id']}") for stage, d in data.items()])
     table = models_table(rows)
-    log.info("collected %d models; measures: %s", len(table), [c for c in MEASURES if c in table.columns])
+    log.info("collected %d models; measures: %s", len(table), [c for c in registry.names() if c in table.columns])
     for _, row in table[table["status"] != OK].iterrows():
         log.warning("model %s excluded: %s (%s)", row["model"], row["status"], row["reason"])
     parts = [pd.concat([t for t in (tidy, *layers) if t is not None and len(t)] or [tidy_table([], [])

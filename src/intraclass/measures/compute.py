@@ -20,13 +20,31 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from intraclass.names import ACTIVATION as MEASURES
-from intraclass.names import HIERARCHICAL, INTRACLASS, NEURON_LEVEL, SWEEP, TIDY_COLUMNS
+from intraclass.names import ACTIVATION as MEASURES  # noqa: F401 - the built-ins, re-exported
+from intraclass.names import INTRACLASS, TIDY_COLUMNS
 
 from . import bimodality, clusterability, registry, stats
 from .labels import check_labels, hierarchy, partition
 
 COLUMNS = [c for c in TIDY_COLUMNS if c != "checkpoint"]  # a table of one checkpoint
+
+
+# The activation measures are read from the registry when used, not when this module is
+# imported, so that a plug-in measure registered later (measures.plugins) is computed too.
+def _activation() -> tuple[str, ...]:
+    return registry.names(stage=registry.ACTIVATION_STAGE)
+
+
+def _hierarchical() -> tuple[str, ...]:
+    return tuple(m.name for m in registry.measures(stage=registry.ACTIVATION_STAGE) if m.hierarchical)
+
+
+def _neuron_level() -> tuple[str, ...]:
+    return tuple(m.name for m in registry.measures(stage=registry.ACTIVATION_STAGE) if m.level == "neuron")
+
+
+def _sweep() -> tuple[str, ...]:
+    return tuple(m.name for m in registry.measures(stage=registry.ACTIVATION_STAGE) if m.sweep)
 
 
 #: Defaults of the clusterability settings (see :mod:`intraclass.measures.clusterability`):
@@ -65,15 +83,15 @@ class MeasureSettings:
     c4_active: str = "fixed"
 
     def __post_init__(self):
-        unknown = set(self.k) - set(MEASURES)
+        unknown = set(self.k) - set(_activation())
         if unknown:
-            raise ValueError(f"measures.k names unknown measure(s) {sorted(unknown)}; known: {list(MEASURES)}")
+            raise ValueError(f"measures.k names unknown measure(s) {sorted(unknown)}; known: {list(_activation())}")
         object.__setattr__(self, "k", {**default_k(), **self.k})
         for name, value in [*self.k.items(), *self.k_sweep.items(), ("layer_k", self.layer_k)]:
             _check_k(value, f"k of {name}")
-        unknown = set(self.k_sweep) - set(SWEEP)
+        unknown = set(self.k_sweep) - set(_sweep())
         if unknown:
-            raise ValueError(f"measures.k_sweep holds {sorted(unknown)}; only {list(SWEEP)} have k curves")
+            raise ValueError(f"measures.k_sweep holds {sorted(unknown)}; only {list(_sweep())} have k curves")
         if not 0.0 <= float(self.c4_quantile) < 1.0:
             raise ValueError(f"measures.c4_quantile must lie in [0, 1), got {self.c4_quantile}")
         if self.c4_active not in stats.C4_ACTIVE:
@@ -92,11 +110,13 @@ class MeasureSettings:
 
     @classmethod
     def from_params(cls, params: Mapping) -> MeasureSettings:
-        """Settings from the config's ``measures`` dict (missing keys take the defaults)."""
+        """Settings from the config's ``measures`` dict (missing keys take the defaults;
+        ``plugins``, the modules that register measures, is for :func:`registry.load_plugins`)."""
+        params = {key: value for key, value in params.items() if key != "plugins"}
         unknown = set(params) - {"k", "k_sweep", "layer_k", "c4_quantile", "c4_active", "clusterability"}
         if unknown:
             raise ValueError(f"unknown keys in measures settings: {sorted(unknown)}")
-        return cls(**dict(params))
+        return cls(**params)
 
 
 def _check_k(k, what: str, limit: int | None = None, unit: str = "") -> int:
@@ -131,8 +151,8 @@ class MeasureStats:
     superclasses: np.ndarray | None = None
 
     def _table(self, measure: str) -> np.ndarray:
-        if measure not in MEASURES:
-            raise ValueError(f"unknown measure {measure!r}; expected one of {MEASURES}")
+        if measure not in _activation():
+            raise ValueError(f"unknown measure {measure!r}; expected one of {_activation()}")
         if measure not in self.tables:
             raise ValueError(f"{measure} was not computed (its labels were not given)")
         return self.tables[measure]
@@ -141,18 +161,20 @@ class MeasureStats:
         """Class label of each row of ``tables[measure]``."""
         if measure in clusterability.SCORES:
             return self.superclasses
-        return self.subclasses if measure in HIERARCHICAL else self.classes
+        return self.subclasses if registry.get(measure).hierarchical else self.classes
 
     @staticmethod
     def aggregate(measure: str, per_class: np.ndarray) -> np.ndarray:
         """Median over subclasses (Eqs. 1-2) or superclasses (clusterability, purity) or
-        mean over classes (Eqs. 3-4, bimodality), axis 0."""
-        return np.median(per_class, axis=0) if measure in HIERARCHICAL else per_class.mean(axis=0)
+        mean over classes (Eqs. 3-4, bimodality), axis 0: the registry's ``aggregation``."""
+        if registry.get(measure).aggregation == "median":
+            return np.median(per_class, axis=0)
+        return per_class.mean(axis=0)
 
     def per_class(self, measure: str, k: int) -> np.ndarray:
         """(classes,): each class's top-k mean, the values Eqs. 1-4 aggregate."""
         table = self._table(measure)
-        unit = "neurons" if measure in NEURON_LEVEL else "layers"
+        unit = "neurons" if measure in _neuron_level() else "layers"
         return _top_k_mean(table, _check_k(k, f"k of {measure}", table.shape[1], unit))
 
     def total(self, measure: str, k: int) -> float:
@@ -182,7 +204,7 @@ class MeasureStats:
         measure's aggregation over classes.
         """
         table = self._table(measure)
-        if measure not in NEURON_LEVEL:
+        if measure not in _neuron_level():
             return self.aggregate(measure, table)
         values = []
         for layer, (lo, hi) in enumerate(self._layer_bounds()):
@@ -193,8 +215,8 @@ class MeasureStats:
     def top_neurons(self, measure: str = "c1") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each class's top neuron (Figs. 7, 11): (layer index, neuron index in that layer,
         value), each (classes,); for c1 the value is the subclass's selectivity at k=1."""
-        if measure not in NEURON_LEVEL:
-            raise ValueError(f"top neurons exist for c1 and c3, not {measure}")
+        if measure not in _neuron_level():
+            raise ValueError(f"top neurons exist for neuron-level measures (c1, c3), not {measure}")
         table = self._table(measure)
         best = table.argmax(axis=1)
         starts = np.cumsum((0, *self.layer_sizes))
@@ -223,11 +245,13 @@ class MeasureStats:
         def add(measure, scope, value, k=None, layer=None, subclass=None, neuron=None):
             rows.append((measure, scope, k, layer, subclass, neuron, float(value)))
 
-        for measure in (m for m in MEASURES if m in self.tables):
-            k = settings.k[measure]
+        neuron_level = _neuron_level()
+        for measure in (m for m in _activation() if m in self.tables):
+            # a plug-in registered after these settings were made takes its default_k
+            k = settings.k.get(measure, registry.get(measure).default_k)
             per_class = self.per_class(measure, k)
             add(measure, "total", self.aggregate(measure, per_class), k=k)
-            layer_k = settings.layer_k if measure in NEURON_LEVEL else None
+            layer_k = settings.layer_k if measure in neuron_level else None
             for layer, value in enumerate(self.layerwise(measure, settings.layer_k)):
                 add(measure, "layer", value, k=layer_k, layer=layer)
             for label, value in zip(self.row_labels(measure), per_class):
@@ -271,13 +295,14 @@ def _sorted_layer(x: np.ndarray, order: np.ndarray) -> np.ndarray:
 
 def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_quantile,
                   workspace: np.ndarray | None = None, cluster: Mapping | None = None,
-                  c4_active: str = "fixed") -> dict:
+                  c4_active: str = "fixed", settings: MeasureSettings | None = None) -> dict:
     """Per-class values of one layer, ``x`` sorted by class (float32 or float64; every
     statistic accumulates in float64, class by class): (classes, neurons) for the
     neuron-level measures and (classes, 1) for the layer-level ones. ``workspace``:
     float64 memory c4 may use (see spread_ratio); ``cluster``: ``factor`` and ``rows``
     (the samples of each superclass) of clusterability and purity; ``c4_active``: c4's
-    threshold rule (:func:`intraclass.measures.stats.c4_layer_quantile`)."""
+    threshold rule (:func:`intraclass.measures.stats.c4_layer_quantile`); ``settings``: what
+    a plug-in's ``layer_table`` gets in its context (registry.LayerContext)."""
     top, bottom = x.max(axis=0), x.min(axis=0)  # (d,); NaN propagates through both
     if not (np.isfinite(top).all() and np.isfinite(bottom).all()):
         raise ValueError(f"layer {index} holds non-finite pre-activations (a diverged model?)")
@@ -305,7 +330,28 @@ def _layer_tables(x: np.ndarray, index: int, measures, hier, labels_part, c4_qua
     if any(m in measures for m in clusterability.SCORES):
         scores = clusterability.layer_scores(x, hier, cluster["factor"], cluster["rows"])
         tables.update({m: scores[m][:, None] for m in clusterability.SCORES if m in measures})
+    for measure in measures:  # plug-ins: the registry's per-layer hook
+        declared = registry.get(measure)
+        if declared.layer_table is not None:
+            rows = hier.fine if declared.hierarchical else labels_part
+            context = registry.LayerContext(index, rows, hier, dead, settings or MeasureSettings())
+            tables[measure] = _plugin_table(declared, x, context)
     return tables
+
+
+def _plugin_table(measure: registry.Measure, x: np.ndarray, context: registry.LayerContext) -> np.ndarray:
+    """``measure.layer_table(x, context)`` as float64, checked: (classes, neurons) for a
+    neuron-level measure, (classes, 1) for a layer-level one, every value finite."""
+    table = np.asarray(measure.layer_table(x, context), dtype=np.float64)
+    width = x.shape[1] if measure.level == "neuron" else 1
+    expected = (len(context.classes), width)
+    if table.shape != expected:
+        raise ValueError(f"measure {measure.name!r}: layer_table returned shape {table.shape} for layer "
+                         f"{context.index}, expected {expected} (classes, {measure.level} values)")
+    if not np.isfinite(table).all():
+        raise ValueError(f"measure {measure.name!r}: layer_table returned non-finite values for layer "
+                         f"{context.index}")
+    return table
 
 
 class _LayerWork:
@@ -319,10 +365,11 @@ class _LayerWork:
     """
 
     def __init__(self, measures, hier, labels_part, order, c4_quantile, workers: int, cluster=None,
-                 c4_active: str = "fixed"):
+                 c4_active: str = "fixed", settings: MeasureSettings | None = None):
         self.args = (measures, hier, labels_part, c4_quantile)
         self.cluster = cluster
         self.c4_active = c4_active
+        self.settings = settings
         self.order = order
         self.local = threading.local()
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="measures") if workers > 1 else None
@@ -336,7 +383,7 @@ class _LayerWork:
         if "c4" in measures and workspace.size < x.size:
             workspace = self.local.workspace = np.empty(x.size)
         return _layer_tables(x, index, measures, hier, labels_part, c4_quantile, workspace, self.cluster,
-                             self.c4_active)
+                             self.c4_active, self.settings)
 
     def submit(self, x: np.ndarray, index: int) -> None:
         if self.pool is None:
@@ -373,6 +420,7 @@ def measure_stats(
     workers: int = 1,
     cluster: Mapping | None = None,
     c4_active: str = "fixed",
+    settings: MeasureSettings | None = None,
 ) -> MeasureStats:
     """Per-class tables of ``measures`` in one pass over the layers.
 
@@ -381,7 +429,8 @@ def measure_stats(
     keeps a single layer in memory (``workers + 1`` with ``workers`` threads, which
     compute layers in parallel; results do not depend on ``workers``). ``fine``/
     ``coarse``: subclass and superclass labels (c1, c2); ``labels``: the labels trained
-    on (c3, c4, bimodality). ``measures``: names of :data:`MEASURES` (default the
+    on (c3, c4, bimodality). ``measures``: names of the registry's activation measures,
+    plug-ins included (their ``layer_table`` gets ``settings``; default the
     paper's c1-c4); ``cluster``: ``factor``, ``max_samples``, ``seed`` of clusterability
     and purity (default :data:`CLUSTERABILITY`); ``c4_active``: c4's threshold rule, fixed
     or narrow (:func:`intraclass.measures.stats.c4_layer_quantile`). Raises ValueError for labels that do not
@@ -400,7 +449,7 @@ def measure_stats(
                 n_samples = x.shape[0]
                 hier, labels_part, order = _partitions(measures, fine, coarse, labels, n_samples)
                 work = _LayerWork(measures, hier, labels_part, order, c4_quantile, int(workers),
-                                  _cluster_plan(measures, hier, cluster), c4_active)
+                                  _cluster_plan(measures, hier, cluster), c4_active, settings)
             sizes.append(x.shape[1])
             work.submit(x, index)
         if n_samples is None:
@@ -423,8 +472,8 @@ def _checked_request(measures: Iterable[str], workers, c4_active: str) -> tuple[
     (:func:`measure_stats`' arguments besides the data)."""
     measures = tuple(measures)
     for m in measures:
-        if m not in MEASURES:
-            raise ValueError(f"unknown measure {m!r}; expected some of {MEASURES}")
+        if m not in _activation():
+            raise ValueError(f"unknown measure {m!r}; expected some of {_activation()}")
     if not measures:
         raise ValueError("no measure requested")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1:
@@ -452,15 +501,16 @@ def _partitions(measures, fine, coarse, labels, n_samples) -> tuple:
     labels unrelated to the hierarchy still work, through index arrays instead of slices.
     """
     hier = labels_part = None
-    if any(m in HIERARCHICAL for m in measures):
+    hierarchical = _hierarchical()
+    if any(m in hierarchical for m in measures):
         if fine is None or coarse is None:
-            needs = [m for m in measures if m in HIERARCHICAL]
+            needs = [m for m in measures if m in hierarchical]
             raise ValueError(f"{', '.join(needs)} need both fine and coarse labels")
         fine = check_labels(fine, n_samples, "fine class")
         coarse = check_labels(coarse, n_samples, "coarse class")
         order = np.lexsort((fine, coarse))
         hier = hierarchy(fine[order], coarse[order], n_samples)
-    if any(m not in HIERARCHICAL for m in measures):
+    if any(m not in hierarchical for m in measures):
         arr = check_labels(labels, n_samples, "class")
         if hier is None:
             order = np.argsort(arr, kind="stable")
@@ -527,11 +577,12 @@ def compute_all(
     clusterability, purity) are computed when ``fine`` and ``coarse`` are given, the
     others (c3, c4, bimodality) when ``labels`` is given."""
     settings = settings or MeasureSettings()
-    measures = [m for m in MEASURES if (m in HIERARCHICAL and fine is not None and coarse is not None)
-                or (m not in HIERARCHICAL and labels is not None)]
+    every, hierarchical = _activation(), _hierarchical()
+    measures = [m for m in every if (m in hierarchical and fine is not None and coarse is not None)
+                or (m not in hierarchical and labels is not None)]
     if not measures:
-        raise ValueError(f"give fine and coarse labels ({', '.join(HIERARCHICAL)}) and/or labels "
-                         f"({', '.join(m for m in MEASURES if m not in HIERARCHICAL)})")
+        raise ValueError(f"give fine and coarse labels ({', '.join(hierarchical)}) and/or labels "
+                         f"({', '.join(m for m in every if m not in hierarchical)})")
     stats_ = measure_stats(preacts, fine, coarse, labels, measures, settings.c4_quantile,
-                           cluster=settings.clusterability, c4_active=settings.c4_active)
+                           cluster=settings.clusterability, c4_active=settings.c4_active, settings=settings)
     return stats_.rows(settings)

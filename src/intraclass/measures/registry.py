@@ -16,10 +16,14 @@ directions, families) from this registry; collect, the Kendall/CMI tables and Fi
 iterate over it. Registration order is table row order: the paper's c1-c4 (Eqs. 1-4) and
 its four sharpness baselines first, then the measures of the related work.
 
-Adding a measure (docs/measures.md, "Adding your own measure"): declare it below (or call
-:func:`register` from a module imported before the workflow runs), write the module that
-computes it and its tests. An activation measure (``stage == "measures"``) is computed by
-the measures rule; a model-level one by its own rule, which writes
+Adding a measure (docs/measures.md, "Adding your own measure"): one module that declares
+it with :func:`register` and computes it, and its tests; a study lists the module under
+``measures.plugins`` (:func:`load_plugins` imports it wherever the registry is read). An
+activation measure (``stage == "measures"``) gives a per-layer function ``layer_table``
+(:class:`LayerContext`), called by the measures rule for every layer; the top-k over
+neurons or layers (``level``) and the mean or median over classes (``over_classes``)
+follow from its declaration. A model-level one is computed by its own rule (a rule file
+``workflow/rules/<stage>.smk``), which writes
 ``results/{study}/{stage}/{model}.json`` = ``{"measures": {name: {"value": float | null,
 "layers": [float, ...] (optional, per-layer values for Figure 5)}}, ...}``, read by
 collect without any edit there.
@@ -27,7 +31,11 @@ collect without any edit there.
 
 from __future__ import annotations
 
+import importlib
+import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 #: What a measure needs: activations and the subclass/superclass hierarchy (c1, c2),
 #: activations and the labels trained on (c3, c4), the model and its data (sharpness,
@@ -37,6 +45,30 @@ NEEDS: tuple[str, ...] = ("activations+hierarchy", "activations", "model+data", 
 LEVELS: tuple[str | None, ...] = ("neuron", "layer", None)
 #: The stage of the activation measures: values are the tidy rows of the measures rule.
 ACTIVATION_STAGE = "measures"
+#: How per-class values become the measure (axis 0 of a per-class table): the median over
+#: subclasses (paper Eqs. 1-2) or the mean over classes (Eqs. 3-4).
+OVER_CLASSES: tuple[str, ...] = ("median", "mean")
+
+
+@dataclass(frozen=True)
+class LayerContext:
+    """What a ``layer_table`` function gets besides the layer (one layer of one model).
+
+    ``index``: the layer's position in forward order; ``classes``: the
+    :class:`~intraclass.measures.labels.Partition` of the table's rows (subclasses for a
+    measure that ``needs`` the hierarchy, else the labels trained on), the samples of class
+    ``g`` being ``x[classes.rows(g)]`` (a slice: x is sorted by class); ``hierarchy``: the
+    subclass/superclass :class:`~intraclass.measures.labels.Hierarchy` or None;
+    ``dead``: (neurons,) bool, pre-activation < 0 on every sample; ``settings``: the
+    ``measures`` settings of the study (a
+    :class:`~intraclass.measures.compute.MeasureSettings`).
+    """
+
+    index: int
+    classes: Any
+    hierarchy: Any
+    dead: Any
+    settings: Any
 
 
 @dataclass(frozen=True)
@@ -55,6 +87,14 @@ class Measure:
     layerwise: bool = False
     sweep: bool = False
     source: str = ""
+    #: Activation measures only: ``layer_table(x, context) -> (classes, neurons)`` array
+    #: (``level == "neuron"``) or (classes, 1) (``level == "layer"``) for one layer ``x``,
+    #: (samples, neurons) float32/float64 pre-activations sorted by class (LayerContext).
+    #: None for the built-ins, whose branches live in intraclass.measures.compute.
+    layer_table: Callable | None = None
+    #: "median" or "mean" over the rows of the per-class table; None: the median over
+    #: subclasses for a measure that needs the hierarchy, else the mean over classes.
+    over_classes: str | None = None
 
     def __post_init__(self):
         where = f"measure {self.name!r}"
@@ -76,14 +116,33 @@ class Measure:
             raise ValueError(f"{where}: only neuron-level measures have k curves (sweep)")
         if not self.stage or not isinstance(self.stage, str):
             raise ValueError(f"{where}: stage must be a non-empty string")
+        self._check_plugin(where)
         if self.needs.startswith("activations") != (self.stage == ACTIVATION_STAGE):
             raise ValueError(f"{where}: activation measures (needs {self.needs!r}) come from stage "
                              f"{ACTIVATION_STAGE!r} and only they do, got stage {self.stage!r}")
+
+    def _check_plugin(self, where: str) -> None:
+        if self.over_classes is not None and self.over_classes not in OVER_CLASSES:
+            raise ValueError(f"{where}: over_classes must be one of {OVER_CLASSES}, got {self.over_classes!r}")
+        if self.layer_table is None:
+            return
+        if not callable(self.layer_table):
+            raise ValueError(f"{where}: layer_table must be a function (x, context) -> per-class table")
+        if self.stage != ACTIVATION_STAGE or self.level is None:
+            raise ValueError(f"{where}: a layer_table belongs to an activation measure (stage "
+                             f"{ACTIVATION_STAGE!r}) with a level (neuron or layer) and a default_k")
 
     @property
     def hierarchical(self) -> bool:
         """Needs subclass and superclass labels (computed only for models trained on coarse labels)."""
         return self.needs == "activations+hierarchy"
+
+    @property
+    def aggregation(self) -> str:
+        """"median" or "mean": how the per-class values become the measure (axis 0)."""
+        if self.over_classes is not None:
+            return self.over_classes
+        return "median" if self.hierarchical else "mean"
 
 
 _REGISTRY: dict[str, Measure] = {}
@@ -122,6 +181,47 @@ def names(stage: str | None = None, family: str | None = None) -> tuple[str, ...
 def stages() -> tuple[str, ...]:
     """Every stage that provides a registered measure, in registration order."""
     return tuple(dict.fromkeys(m.stage for m in _REGISTRY.values()))
+
+
+def load_plugins(modules: Iterable[str]) -> list[str]:
+    """Import each module of ``modules`` (``package.module`` names, the study's
+    ``measures.plugins``), whose import registers its measures; importing one twice does
+    nothing. Returns the names of the measures registered by these imports.
+
+    Call it before importing :mod:`intraclass.names` (whose tuples are read once) or
+    anything that imports it: the workflow's scripts and common.smk do so first thing.
+    Raises ValueError naming the module when a name is not a string, the module cannot be
+    imported, or it raises on import."""
+    if isinstance(modules, str):
+        raise ValueError(f"measures.plugins must be a list of module names, got the string {modules!r}")
+    before = set(_REGISTRY)
+    for module in modules:
+        if not isinstance(module, str) or not all(p.isidentifier() for p in module.split(".")):
+            raise ValueError(f"measures.plugins: {module!r} is not a module name (package.module)")
+        if module in sys.modules:
+            continue
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            raise ValueError(f"measures.plugins: cannot import {module!r} ({error}); the module must "
+                             "be importable: installed, or its folder on PYTHONPATH") from None
+        except Exception as error:
+            raise ValueError(f"measures.plugins: importing {module!r} failed: "
+                             f"{type(error).__name__}: {error}") from error
+    return [name for name in _REGISTRY if name not in before]
+
+
+def study_plugins(config: dict, study: str) -> list[str]:
+    """The ``measures.plugins`` of study ``study`` in the workflow ``config`` ([] when unset:
+    the schema gives no default, so that existing configs keep their rules' params)."""
+    return list(((config.get("studies") or {}).get(study) or {}).get("measures", {}).get("plugins") or [])
+
+
+def unregister(name: str) -> Measure:
+    """Remove ``name`` from the registry (tests of plug-in measures clean up with it)."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown measure {name!r}; known: {list(_REGISTRY)}")
+    return _REGISTRY.pop(name)
 
 
 # ------------------------------------------------------------------------ built-ins

@@ -21,10 +21,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from intraclass.names import HIERARCHICAL, LABEL_LEVELS, TIDY_COLUMNS
+from intraclass.names import LABEL_LEVELS, TIDY_COLUMNS
 from intraclass.runtime import write_atomic
 
-from .compute import MEASURES, MeasureSettings, measure_stats
+from . import registry
+from .compute import MeasureSettings, measure_stats
 
 LABELS = LABEL_LEVELS
 CSV_COLUMNS = list(TIDY_COLUMNS)
@@ -46,11 +47,12 @@ def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettin
             raise ValueError(f"store {path} has no coarse labels but the model was trained on "
                              "coarse labels (labels: coarse)")
         fine, coarse, trained = store.fine, store.coarse, store.coarse
-        measures = MEASURES
+        measures = registry.names(stage=registry.ACTIVATION_STAGE)  # plug-ins included
     else:
         fine = coarse = None
         trained = store.fine
-        measures = tuple(m for m in MEASURES if m not in HIERARCHICAL)
+        measures = tuple(m.name for m in registry.measures(stage=registry.ACTIVATION_STAGE)
+                         if not m.hierarchical)
 
     def layers():
         for i, name in enumerate(store.layer_names):
@@ -61,7 +63,7 @@ def store_measures(path: str | os.PathLike, labels: str, settings: MeasureSettin
             yield layer
 
     stats = measure_stats(layers(), fine, coarse, trained, measures, settings.c4_quantile, workers,
-                          settings.clusterability, c4_active=settings.c4_active)
+                          settings.clusterability, c4_active=settings.c4_active, settings=settings)
     return stats.rows(settings)
 
 
