@@ -5,13 +5,13 @@
 
 rule collect:
     input:
+        # one named input per model-level stage of the measure registry (sharpness,
+        # blackbox, rotation, plug-ins): {stage: JSON of every model} (common.smk)
+        unpack(stage_inputs),
         metrics=per_model(f"{RESULTS}/{{study}}/models/{{model}}/metrics.json"),
         measures=per_model(f"{RESULTS}/{{study}}/measures/{{model}}.csv"),
         measures_status=per_model(f"{RESULTS}/{{study}}/measures/{{model}}.status.json"),
         test_correct=per_model(f"{RESULTS}/{{study}}/models/{{model}}/test_correct.npy"),
-        sharpness=sharpness_inputs,
-        blackbox=blackbox_inputs,
-        rotation=rotation_inputs,
     output:
         models=f"{RESULTS}/{{study}}/tables/models.csv",
         measures=f"{RESULTS}/{{study}}/tables/measures.csv.gz",

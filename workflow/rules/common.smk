@@ -9,6 +9,17 @@ sys.path.insert(0, SRC)
 
 from snakemake.exceptions import IncompleteCheckpointException
 
+from intraclass.measures import registry
+
+# Plug-in measure modules (each study's measures.plugins) register their measures before
+# anything reads the registry (intraclass.names reads it once, on import): the model-level
+# stages of collect's inputs come from it. An import error stops here, naming the module.
+try:
+    for _name in config.get("studies") or {}:
+        registry.load_plugins(registry.study_plugins(config, _name))
+except ValueError as err:
+    raise WorkflowError(f"studies.{_name}.{err}")
+
 from intraclass.evaluation.paper import match_paper_table
 from intraclass.names import FIGURE_IDS
 from intraclass.runtime import export_package_path
@@ -202,27 +213,32 @@ def per_model(template):
     return lambda wc: [template.format(study=wc.study, model=m) for m in study(wc).model_ids]
 
 
-def sharpness_inputs(wc):
-    if not sharpness_enabled(study(wc)):
-        return []
-    return per_model(f"{RESULTS}/{{study}}/sharpness/{{model}}.json")(wc)
+def stage_enabled(s, stage):
+    """Whether study ``s`` runs model-level stage ``stage``: the rule file's own
+    `<stage>_enabled(s)` where it defines one, else the study's `<stage>.enabled` setting,
+    else true (a declared stage without settings always runs)."""
+    decide = globals().get(f"{stage}_enabled")
+    if decide is not None:
+        return bool(decide(s))
+    return bool((s.settings.get(stage) or {}).get("enabled", True))
+
+
+def stage_inputs(wc):
+    """`{stage: [results/{study}/{stage}/{model}.json of every model]}` for each enabled
+    model-level stage of the measure registry (not the activation stage, whose tables
+    collect reads as `measures`); used with unpack() by collect, whose script passes
+    them to intraclass.tables.collect by stage name."""
+    s = study(wc)
+    return {
+        stage: per_model(f"{RESULTS}/{{study}}/{stage}/{{model}}.json")(wc)
+        for stage in registry.stages(registry.study_plugins(config, wc.study))
+        if stage != registry.ACTIVATION_STAGE and stage_enabled(s, stage)
+    }
 
 
 def blackbox_enabled(s):
     """c0 reads the softmax of a superclass: only models trained on superclasses have one."""
     return bool(s.settings["blackbox"]["enabled"]) and s.settings["labels"] == "coarse"
-
-
-def blackbox_inputs(wc):
-    if not blackbox_enabled(study(wc)):
-        return []
-    return per_model(f"{RESULTS}/{{study}}/blackbox/{{model}}.json")(wc)
-
-
-def rotation_inputs(wc):
-    if not study(wc).settings["rotation"]["enabled"]:
-        return []
-    return per_model(f"{RESULTS}/{{study}}/rotation/{{model}}.json")(wc)
 
 
 def fig7_model(s):

@@ -10,6 +10,11 @@ from intraclass.runtime import script_logger, set_threads
 log = script_logger(snakemake.log[0])
 set_threads(snakemake.threads)
 
+# plug-in measures (the study's measures.plugins) register before anything reads the registry
+from intraclass.measures import registry
+
+registry.load_plugins(registry.study_plugins(snakemake.config, snakemake.wildcards.study))
+
 from intraclass.evaluation.tables import write_evaluation
 from intraclass.kendall import to_markdown
 

@@ -14,6 +14,11 @@ log = script_logger(snakemake.log[0])
 workers = snakemake.threads
 set_threads(1)
 
+# plug-in measures (the study's measures.plugins) register before anything reads the registry
+from intraclass.measures import registry
+
+registry.load_plugins(registry.study_plugins(snakemake.config, snakemake.wildcards.study))
+
 import pandas as pd
 
 from intraclass.measures.table import CSV_COLUMNS, write_measures_csv

@@ -146,6 +146,8 @@ class Measure:
 
 
 _REGISTRY: dict[str, Measure] = {}
+#: The measures each plug-in module registered on import (:func:`load_plugins`).
+_PLUGINS: dict[str, tuple[str, ...]] = {}
 
 
 def register(measure: Measure) -> Measure:
@@ -178,9 +180,13 @@ def names(stage: str | None = None, family: str | None = None) -> tuple[str, ...
     return tuple(m.name for m in measures(stage, family))
 
 
-def stages() -> tuple[str, ...]:
-    """Every stage that provides a registered measure, in registration order."""
-    return tuple(dict.fromkeys(m.stage for m in _REGISTRY.values()))
+def stages(plugins: Iterable[str] | None = None) -> tuple[str, ...]:
+    """Every stage that provides a registered measure, in registration order; with
+    ``plugins`` (a study's measures.plugins), only the stages of measures that are not
+    plug-ins or come from these modules (the stages that study runs)."""
+    others = set() if plugins is None else {
+        name for module, names_ in _PLUGINS.items() if module not in set(plugins) for name in names_}
+    return tuple(dict.fromkeys(m.stage for m in _REGISTRY.values() if m.name not in others))
 
 
 def load_plugins(modules: Iterable[str]) -> list[str]:
@@ -200,6 +206,7 @@ def load_plugins(modules: Iterable[str]) -> list[str]:
             raise ValueError(f"measures.plugins: {module!r} is not a module name (package.module)")
         if module in sys.modules:
             continue
+        registered = set(_REGISTRY)
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:
@@ -208,6 +215,7 @@ def load_plugins(modules: Iterable[str]) -> list[str]:
         except Exception as error:
             raise ValueError(f"measures.plugins: importing {module!r} failed: "
                              f"{type(error).__name__}: {error}") from error
+        _PLUGINS[module] = tuple(name for name in _REGISTRY if name not in registered)
     return [name for name in _REGISTRY if name not in before]
 
 
@@ -221,6 +229,8 @@ def unregister(name: str) -> Measure:
     """Remove ``name`` from the registry (tests of plug-in measures clean up with it)."""
     if name not in _REGISTRY:
         raise KeyError(f"unknown measure {name!r}; known: {list(_REGISTRY)}")
+    for module, names_ in list(_PLUGINS.items()):
+        _PLUGINS[module] = tuple(n for n in names_ if n != name)
     return _REGISTRY.pop(name)
 
 
