@@ -189,3 +189,13 @@ def test_plugin_from_total_to_kendall_row_without_project_edits(tmp_path):
     # only): the plug-in (+1) ranks them as their generalization, a coefficient of +1
     assert result["values"] == sorted(result["values"])
     assert result["kendall"] == pytest.approx(1.0)
+
+
+def test_script_plugins_reads_the_jobs_study():
+    from types import SimpleNamespace
+
+    config = {"studies": {"a": {"measures": {"plugins": ["m"]}}}}
+    job = SimpleNamespace(config=config, wildcards=SimpleNamespace(study="a"))
+    assert registry.script_plugins(job) == ["m"]
+    assert registry.script_plugins(SimpleNamespace(config=config, wildcards=SimpleNamespace(study="b"))) == []
+    assert registry.script_plugins(SimpleNamespace()) == []

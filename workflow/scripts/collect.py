@@ -12,7 +12,7 @@ set_threads(snakemake.threads)
 # plug-in measures (the study's measures.plugins) register before anything reads the registry
 from intraclass.measures import registry
 
-registry.load_plugins(registry.study_plugins(snakemake.config, snakemake.wildcards.study))
+registry.load_plugins(registry.script_plugins(snakemake))
 
 from intraclass.tables import collect
 

@@ -17,7 +17,7 @@ set_threads(1)
 # plug-in measures (the study's measures.plugins) register before anything reads the registry
 from intraclass.measures import registry
 
-registry.load_plugins(registry.study_plugins(snakemake.config, snakemake.wildcards.study))
+registry.load_plugins(registry.script_plugins(snakemake))
 
 import pandas as pd
 

@@ -225,6 +225,14 @@ def study_plugins(config: dict, study: str) -> list[str]:
     return list(((config.get("studies") or {}).get(study) or {}).get("measures", {}).get("plugins") or [])
 
 
+def script_plugins(snakemake) -> list[str]:
+    """The plug-ins of the job's study, for a rule script: ``measures.plugins`` of study
+    ``snakemake.wildcards.study`` in ``snakemake.config`` ([] for an object without them,
+    such as the stand-ins of the scripts' tests)."""
+    study = getattr(getattr(snakemake, "wildcards", None), "study", None)
+    return study_plugins(getattr(snakemake, "config", None) or {}, study) if study else []
+
+
 def unregister(name: str) -> Measure:
     """Remove ``name`` from the registry (tests of plug-in measures clean up with it)."""
     if name not in _REGISTRY:
