@@ -242,8 +242,23 @@ def test_k_curve_uses_the_measures_direction(monkeypatch):
                               layer=None, subclass=None, neuron=None, value=a)
                          for m, a in zip(models["model"], models["test_acc"])])
     assert kendall.kendall_k_curve(models, tidy)["total"].tolist() == [1.0]
-    monkeypatch.setitem(kendall.DIRECTION, "c3", -1)
+    monkeypatch.setattr(kendall, "direction", lambda m: -1 if m == "c3" else 1)
     assert kendall.kendall_k_curve(models, tidy)["total"].tolist() == [-1.0]
+
+
+def test_direction_reads_measures_registered_after_import():
+    """A plug-in declared after intraclass.kendall was imported is oriented by its declaration."""
+    from intraclass.measures import registry
+
+    registry.register(registry.Measure(
+        name="late_complexity", label="late", latex="late", family="Plug-ins", direction=-1,
+        needs="weights", stage="late_stage"))
+    try:
+        assert kendall.direction("late_complexity") == -1
+        frame = pd.DataFrame({"late_complexity": [1.0, 2.0], "c3": [1.0, None]})
+        assert kendall.measure_columns(frame) == ["c3", "late_complexity"]
+    finally:
+        registry.unregister("late_complexity")
 
 
 def test_intervals_in_markdown_and_latex_cells():

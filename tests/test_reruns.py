@@ -136,7 +136,7 @@ def run_copy(finished_run, tmp_path) -> Path:
 
 
 #: Rules that only draw what the analysis computed: figures and the report's HTML tables.
-DRAWING = ("figure_", "table_html_")
+DRAWING = ("figure", "table_html_")
 
 
 def test_new_k_of_one_measure_reruns_measures_and_downstream_only(run_copy, tmp_path):

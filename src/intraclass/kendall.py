@@ -57,7 +57,7 @@ from intraclass.names import (  # noqa: E402 - re-exported: the Kendall tables' 
     INTRACLASS,  # noqa: F401 - re-exported (tests, figures)
     MEASURE_LABELS,
     MEASURE_LATEX,
-    MEASURES,
+    MEASURES,  # noqa: F401 - re-exported (figures)
     NEURON_LEVEL,
     SHARPNESS,  # noqa: F401 - re-exported (tests, figures)
 )
@@ -73,8 +73,14 @@ LOW, HIGH = "_lo", "_hi"
 
 def direction(measure: str) -> int:
     """+1 when a higher value of ``measure`` should go with better generalization, -1 when
-    with worse (:data:`intraclass.names.DIRECTION`); a measure not listed there counts as +1."""
-    return int(DIRECTION.get(measure, 1))
+    with worse (its registry declaration, read now so that a plug-in registered after this
+    module was imported counts too); a measure not registered counts as +1."""
+    from intraclass.measures import registry
+
+    try:
+        return int(registry.get(measure).direction)
+    except KeyError:
+        return int(DIRECTION.get(measure, 1))
 
 
 def oriented(models: pd.DataFrame, measures: Sequence[str]) -> np.ndarray:
@@ -254,7 +260,9 @@ def generalization_values(models: pd.DataFrame, generalization: str = "test_acc"
 
 def measure_columns(models: pd.DataFrame) -> list[str]:
     """Measure columns present in ``models`` with at least one value, in the paper's order."""
-    return [m for m in MEASURES if m in models.columns and models[m].notna().any()]
+    from intraclass.measures import registry  # read now: plug-ins registered after import count
+
+    return [m for m in registry.names() if m in models.columns and models[m].notna().any()]
 
 
 def kendall_table(
