@@ -315,20 +315,24 @@ def kill_tree(root: int) -> None:
 
 
 def long_training(study: dict) -> None:
-    """One model, enough epochs (of a larger training subset) to be killed mid-run."""
+    """Two models (the config check wants a Kendall group: they differ in the optimizer
+    alone), enough epochs (of a larger training subset) to be killed mid-run; the tests
+    train the first, the evolution model."""
     block = study["grid"][0]
     block["batch_size"] = block["batch_size"][:1]
-    block["optimizer"] = block["optimizer"][:1]
+    block["optimizer"] = block["optimizer"][:2]
+    assert len(block["optimizer"]) == 2
     study["training"].update(epochs=12, lr_milestones=[6], train_per_class=60, resume_every=1)
     study["evolution"] = {"models": 1, "epochs": [1, 4]}
 
 
 def only_model(config: Path) -> str:
-    """The id of the single model of `config`'s study, as the workflow names it."""
+    """The id of the model the tests train (the study's evolution model), as the workflow
+    names it."""
     from intraclass.config import load_studies, validate_config
 
     settings = validate_config(yaml.safe_load(config.read_text()), REPO / "config" / "schema.yaml")
-    (model,) = load_studies(settings)[STUDY].model_ids
+    (model,) = load_studies(settings)[STUDY].evolution
     return model
 
 
@@ -409,7 +413,8 @@ def test_failed_job_leaves_nothing_complete_and_keep_going_finishes_the_grid(run
     text = output_of(run)
     assert run.returncode != 0, "a job on a corrupted checkpoint did not fail"
     failed = set(re.findall(r"Error in rule ([a-z_]+):", text))
-    assert failed == {"extract", "sharpness"}, text[-4000:]
+    # every job that reads the weights fails: extraction, sharpness, c0 and layer rotation
+    assert failed == {"extract", "sharpness", "blackbox", "rotation"}, text[-4000:]
 
     # The rest of the grid finished...
     for model in healthy:
@@ -421,10 +426,13 @@ def test_failed_job_leaves_nothing_complete_and_keep_going_finishes_the_grid(run
     assert not list((results / "activations" / broken).glob(".final.zarr*")), "partial store left behind"
     assert not (results / "sharpness" / f"{broken}.json").exists()
     assert not (results / "measures" / f"{broken}.csv").exists()
+    assert not (results / "blackbox" / f"{broken}.json").exists()
+    assert not (results / "rotation" / f"{broken}.json").exists()
     # ...nothing downstream of them ran...
     assert (results / "tables" / "models.csv").stat().st_mtime == tables_before
     # ...and the next run plans the failed jobs again.
     again = rule_counts(planned_jobs(run_copy))
     assert again["extract"] == again["sharpness"] == again["measures"] == 1, again
-    assert {r for r in again if not r.startswith("figure")} <= \
-        {"extract", "sharpness", "measures", "collect", "kendall"}, again
+    assert again["blackbox"] == again["rotation"] == 1, again
+    assert {r for r in again if not r.startswith(DRAWING)} <= \
+        {"extract", "sharpness", "measures", "blackbox", "rotation", "collect", "kendall"}, again
