@@ -4,14 +4,12 @@ groups, match what their comments state, and dry-run with the job counts they st
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from workflow_runs import dry_run
 
 from intraclass.config import load_studies, validate_config
 from intraclass.evaluation.paper import match_paper_table
@@ -33,15 +31,10 @@ def groups_per_axis(study) -> dict[str, list[int]]:
     return {axis: sorted(len(g) for g in members) for axis, members in axis_groups(frame).items()}
 
 
-def dry_run(config: str, workdir: Path) -> dict[str, int]:
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "1", "-s", str(ROOT / "Snakefile"),
-         "--configfile", str(ROOT / "config" / config), "-d", str(workdir)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
-    )
-    out = proc.stdout + proc.stderr
-    assert proc.returncode == 0, out
-    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
+def dry_run_counts(config: str, workdir: Path) -> dict[str, int]:
+    code, counts, out = dry_run("--configfile", str(ROOT / "config" / config), "-d", str(workdir))
+    assert code == 0, out
+    return counts
 
 
 def axis_values(study) -> dict[str, set]:
@@ -89,7 +82,7 @@ def test_evidence_study_shape_and_budget_arithmetic():
                        "rotation": 72, "measures": 72, "collect": 2, "kendall": 2, "total": 427}),
 ])
 def test_study_configs_dry_run_with_the_stated_job_counts(config, expected, tmp_path):
-    counts = dry_run(config, tmp_path)
+    counts = dry_run_counts(config, tmp_path)
     assert {k: counts.get(k, 0) for k in expected} == expected
     # the paper comparison runs for the GPU study's two studies, never for Fashion-MNIST
     assert counts.get("paper_vs_run", 0) == (2 if config == "gpu.yaml" else 0)
@@ -104,5 +97,5 @@ def test_example_architectures_config_is_a_vit_and_a_group_norm_vgg(tmp_path):
     loaded = studies("example_architectures.yaml")
     assert loaded["vit_small"].settings["arch"]["name"] == "vit"
     assert loaded["vgg_groupnorm"].settings["arch"]["norm"] == "group"
-    counts = dry_run("example_architectures.yaml", tmp_path)
+    counts = dry_run_counts("example_architectures.yaml", tmp_path)
     assert counts["train"] == 8 and counts["measures"] == 8 and counts["kendall"] == 2, counts

@@ -17,6 +17,7 @@ import pytest
 import yaml
 from data_fixtures import write_cifar
 from PIL import Image
+from workflow_runs import dry_run
 
 from intraclass.config import ConfigError, validate_config
 from intraclass.data import DatasetError, cifar, load_dataset, prepare, save_dataset, toy
@@ -383,16 +384,9 @@ def test_example_folder_is_reproducible(tmp_path):
     assert all((a / f).read_bytes() == (b / f).read_bytes() for f in files)
 
 
-def dry_run(workdir: Path, configfile: Path):
-    proc = subprocess.run([sys.executable, "-m", "snakemake", "-n", "--quiet", "rules", "--cores", "1",
-                           "-s", str(REPO / "Snakefile"), "--configfile", str(configfile), "-d", str(workdir)],
-                          cwd=REPO, capture_output=True, text=True, timeout=300)
-    out = proc.stdout + proc.stderr
-    return proc.returncode, {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}, out
-
-
 def test_example_config_dry_run(example_dir):
-    code, counts, out = dry_run(example_dir, REPO / "config" / "example_image_folder.yaml")
+    config = REPO / "config" / "example_image_folder.yaml"
+    code, counts, out = dry_run("--configfile", str(config), "-d", str(example_dir))
     assert code == 0, out
     assert counts["prepare_dataset"] == 1 and counts["train"] == 4
 
@@ -403,7 +397,7 @@ def test_coarse_study_without_superclasses_stops_the_dry_run(tmp_path):
     config["studies"]["my_clothes"]["dataset"] = "cifar10"
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
-    code, counts, out = dry_run(tmp_path, path)
+    code, counts, out = dry_run("--configfile", str(path), "-d", str(tmp_path))
     assert code != 0 and "train" not in counts
     assert "studies.my_clothes (labels: coarse): dataset cifar10 (source cifar10) has no superclasses" in out
 

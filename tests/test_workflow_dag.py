@@ -1,28 +1,12 @@
 """The workflow's DAG: the paper's 528 trainings, every stage present, bad configs stop early."""
 
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
+from workflow_runs import dry_run
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake"]
-
-
-def dry_run(*args, cwd=ROOT):
-    """Run `snakemake -n` and return (returncode, {rule: job count}, combined output)."""
-    proc = subprocess.run(
-        [*SNAKEMAKE, "-n", "--quiet", "rules", "--cores", "1", "-s", str(ROOT / "Snakefile"), *args],
-        cwd=cwd, capture_output=True, text=True, timeout=300,
-    )
-    out = proc.stdout + proc.stderr
-    counts = {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)\s*$", out, re.M)}
-    return proc.returncode, counts, out
-
-
 def test_paper_config_lists_528_trainings_and_every_stage(tmp_path):
     code, counts, out = dry_run("--configfile", str(ROOT / "config" / "paper.yaml"), "-d", str(tmp_path))
     assert code == 0, out
