@@ -271,15 +271,18 @@ class C4Transform:
 
     @classmethod
     def fit(cls, x: np.ndarray, quantile: float = 0.75, moments: Moments | None = None,
-            live: np.ndarray | None = None) -> C4Transform:
+            live: np.ndarray | None = None, active: str = "fixed") -> C4Transform:
         """The transform of (n, d) ``x``, whose dead neurons are already dropped
         (:func:`live_neurons`). The std comes from the sums of (x - t) and (x - t)^2, free
         of the cancellation of sum(x^2) - n mean^2 since |mean - t| <= std sqrt(q / (1 - q))
         for any distribution (Cantelli; sqrt(3) std at q = 0.75), or from ``moments`` (any
         partition's class moments of the layer, pooled; ``live`` selects x's neurons among
-        theirs)."""
+        theirs). ``active``: the threshold rule, applied to the live width d
+        (:func:`c4_layer_quantile`; the authors' code counts live neurons too)."""
         if not 0.0 <= quantile < 1.0:
             raise ValueError(f"the c4 quantile must lie in [0, 1), got {quantile}")
+        if x.shape[1]:
+            quantile = c4_layer_quantile(x.shape[1], quantile, active)
         t = neuron_quantiles(x, quantile)  # (d,)
         if moments is None:
             n = len(x)
@@ -324,9 +327,7 @@ def c4_representation(x: np.ndarray, quantile: float = 0.75, dead: np.ndarray | 
     :class:`C4Transform`; ``active``: the threshold rule, :func:`c4_layer_quantile`);
     ``x`` is left alone."""
     x, live = live_neurons(x, dead)
-    if x.shape[1] and active != "fixed":
-        quantile = c4_layer_quantile(x.shape[1], quantile, active)
-    return C4Transform.fit(x, quantile, moments, live)(x)
+    return C4Transform.fit(x, quantile, moments, live, active)(x)
 
 
 @dataclass(frozen=True)
@@ -430,9 +431,7 @@ def spread_ratio(x: np.ndarray, part: Partition, quantile: float = 0.75,
     the scatter matrix; the layer is read once and the unit rows written once.
     """
     x, live = live_neurons(x, dead)  # dead neurons dropped once, for every class
-    if x.shape[1] and active != "fixed":  # the rule counts live neurons, as the authors' code
-        quantile = c4_layer_quantile(x.shape[1], quantile, active)
-    transform = C4Transform.fit(x, quantile, moments, live)
+    transform = C4Transform.fit(x, quantile, moments, live, active)
     n, d = len(x), transform.width
     if d == 0:
         return np.zeros(len(part))
