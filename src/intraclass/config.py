@@ -229,14 +229,13 @@ def validate_config(config: dict, schema_path: str | Path, settings: bool = True
     _check_datasets(config["datasets"])
     for name, study in config["studies"].items():
         where = f"studies.{name}"
-        if "zoo" in study:
-            _zoo_settings(where, study)
+        zoo = _zoo_settings(where, study) if "zoo" in study else None
         if study["dataset"] not in config["datasets"]:
             raise ConfigError(
                 f"{where}.dataset: {study['dataset']!r} has no entry under 'datasets' "
                 f"(configured: {sorted(config['datasets'])})"
             )
-        check_study(name, study, settings=settings)
+        check_study(name, study, settings=settings, zoo=zoo)
     return config
 
 
@@ -252,12 +251,14 @@ def _check_datasets(datasets: dict) -> None:
             raise ConfigError(str(error)) from None
 
 
-def check_study(name: str, study: dict, settings: bool = True) -> None:
+def check_study(name: str, study: dict, settings: bool = True, zoo=None) -> None:
     """What the schema cannot say about one (schema-validated) study; ``settings`` as in
-    :func:`validate_config`. Each failure is a :class:`ConfigError` naming key and value."""
+    :func:`validate_config`; ``zoo``: the study's zoo when the caller has loaded it already
+    (its table and files are read once per validation). Each failure is a
+    :class:`ConfigError` naming key and value."""
     where = f"studies.{name}"
     if "zoo" in study:
-        _check_zoo_study(where, study, settings)
+        _check_zoo_study(where, study, settings, zoo)
         return
     _check_arch(where, study["arch"])
     _check_evolution(where, study)
@@ -446,22 +447,24 @@ def _load_zoo(where: str, study: dict):
         raise ConfigError(str(error)) from None
 
 
-def _zoo_settings(where: str, study: dict) -> None:
+def _zoo_settings(where: str, study: dict):
     """Settings a zoo study implies, filled in so that every stage reads them as for a
     grid: ``labels`` from ``zoo.labels``; ``rotation.enabled`` false when the zoo gives
-    no initial weights (:attr:`Study.notes` says so)."""
+    no initial weights (:attr:`Study.notes` says so). Returns the loaded zoo."""
     study["labels"] = study["zoo"]["labels"]
-    if not _load_zoo(where, study).has_init:
+    zoo = _load_zoo(where, study)
+    if not zoo.has_init:
         study["rotation"]["enabled"] = False
+    return zoo
 
 
-def _check_zoo_study(where: str, study: dict, settings: bool) -> None:
+def _check_zoo_study(where: str, study: dict, settings: bool, zoo=None) -> None:
     """A zoo study: its table and files (:func:`intraclass.zoo.load_zoo`), no evolution
     (a zoo has final weights only), a registered architecture's options, and at least one
     Kendall group over the zoo's axes."""
     from intraclass.zoo import axis_mapping, is_builder
 
-    zoo = _load_zoo(where, study)
+    zoo = zoo if zoo is not None else _load_zoo(where, study)
     evolution = study["evolution"]
     if evolution["models"] not in (0, []) or evolution["epochs"]:
         raise ConfigError(f"{where}.evolution: a zoo has each model's final weights only, so no "
