@@ -364,7 +364,7 @@ def test_write_evaluation_without_bootstrap_or_correctness(tmp_path):
 
 def test_notes_state_the_sharpness_target_when_the_table_has_sharpness(tmp_path):
     from intraclass.evaluation.tables import write_evaluation
-    from intraclass.sharpness import target_description
+    from intraclass.sharpness_settings import target_description
 
     write_study(tmp_path, np.random.default_rng(6))
     out = outputs(tmp_path)

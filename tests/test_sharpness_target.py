@@ -81,7 +81,9 @@ def test_skipped_result_records_the_mode_and_no_target():
 
 
 def test_target_description_names_the_target():
-    assert "0.9" in S.target_description(None) and "absolute" in S.target_description(None)
-    assert "0.9 (sigma) and 0.8 (alpha)" in S.target_description({"alpha": {"target": 0.8}})
-    text = S.target_description({"target_mode": "relative", "deviation": 0.05})
+    from intraclass.sharpness_settings import target_description
+
+    assert "0.9" in target_description(None) and "absolute" in target_description(None)
+    assert "0.9 (sigma) and 0.8 (alpha)" in target_description({"alpha": {"target": 0.8}})
+    text = target_description({"target_mode": "relative", "deviation": 0.05})
     assert "minus 0.05" in text and "relative" in text

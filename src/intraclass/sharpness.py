@@ -106,11 +106,9 @@ from intraclass.names import LABEL_LEVELS
 from intraclass.sharpness_settings import (  # re-exported: the stage's settings
     DEFAULTS,
     MEASURES,
-    TARGET_MODES,  # noqa: F401
     VARIANTS,
     resolve_settings,
     search_target,
-    target_description,  # noqa: F401
 )
 
 log_default = logging.getLogger(__name__)

@@ -151,9 +151,6 @@ def _checked_measures(value) -> list[str]:
     return list(value)
 
 
-# ------------------------------------------------------------------- model-state helpers
-
-
 # ----------------------------------------------------------------------------- target
 
 def search_target(settings: Mapping, kind: str, train_accuracy: float) -> float:

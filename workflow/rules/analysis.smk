@@ -106,9 +106,7 @@ for _fig in FIGURES:
             fig=_fig,
             style=lambda wc: study(wc).settings["figures"]["style"],
             settings=lambda wc, fig=_fig: study(wc).settings["figures"].get(f"fig{fig}", {}),
-            checkpoints=lambda wc, fig=_fig: (
-                study(wc).checkpoints(fig7_model(study(wc))) if fig == "7" and fig7_model(study(wc)) else []
-            ),
+            checkpoints=lambda wc, fig=_fig: fig7_checkpoints(study(wc)) if fig == "7" else [],
             generalization=lambda wc: study(wc).settings["analysis"]["generalization"],
         script:
             "../scripts/figure.py"

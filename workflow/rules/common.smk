@@ -133,7 +133,7 @@ def sharpness_enabled(s):
 
 def sharpness_target(wc):
     """The sharpness settings that decide the searches' target, for the tables' notes
-    (intraclass.sharpness.target_description), or None when the study has no sharpness.
+    (intraclass.sharpness_settings.target_description), or None when the study has no sharpness.
     Only these keys (and the measures), so that another sharpness setting does not rerun
     the tables; keys left to their defaults are absent."""
     s = study(wc)
@@ -246,6 +246,12 @@ def fig7_model(s):
     return chosen if chosen else (s.evolution[0] if s.evolution else None)
 
 
+def fig7_checkpoints(s):
+    """The checkpoints of Figure 7's model ([] when the study follows no model)."""
+    model = fig7_model(s)
+    return s.checkpoints(model) if model else []
+
+
 def figure_stores(fig):
     """Figure 7 reads the activations of one evolution model across its checkpoints."""
 
@@ -253,8 +259,7 @@ def figure_stores(fig):
         if fig != "7":
             return []
         s = study(wc)
-        model = fig7_model(s)
-        return [store_path(wc.study, model, c) for c in s.checkpoints(model)] if model else []
+        return [store_path(wc.study, fig7_model(s), c) for c in fig7_checkpoints(s)]
 
     return stores
 

@@ -9,7 +9,7 @@
   whose accuracy difference is below ``2 SE``, with ``SE`` of a pair the root mean square
   of its two models' SE (differences that small are not resolved by the test set).
 - Sharpness target: when the table has a sharpness measure, the sentence of
-  :func:`intraclass.sharpness.target_description` (absolute target, the authors' 0.9, or
+  :func:`intraclass.sharpness_settings.target_description` (absolute target, the authors' 0.9, or
   each model's own training accuracy minus a deviation), given by the caller.
 - Searches that ended on a bound: ``<measure>_at_bound`` (bool) per sharpness measure;
   counted per measure over the usable models with a value ("1/α': 25 of 28 at the search

@@ -141,7 +141,7 @@ def write_evaluation(
     ``{label: column}`` (:func:`intraclass.kendall.axis_columns`). Returns the Kendall and
     CMI tables. ``sharpness``: the study's sharpness settings that decide the searches'
     target (None: no sharpness), stated in the notes
-    (:func:`intraclass.sharpness.target_description`)."""
+    (:func:`intraclass.sharpness_settings.target_description`)."""
     axes = dict(axes) if isinstance(axes, Mapping) else (tuple(axes) if axes else AXES)
     settings = bootstrap.BootstrapSettings.from_config(bootstrap_settings)
     if cmi_variant not in cmi.VARIANTS:
