@@ -87,4 +87,7 @@ MEASURE_MATHTEXT: dict[str, str] = {
     m.name: m.latex if _re.fullmatch(r"\$[^$]+\$", m.latex) else m.label for m in _registry.measures()}
 
 #: Columns of the tidy measures table (docs/stages.md, rule measures).
+#: Suffix of the models.csv column that flags a sharpness value whose search ended on a
+#: bound of its interval (``alpha1_at_bound``): written by collect, read by notes and Fig. 3.
+AT_BOUND_SUFFIX = "_at_bound"
 TIDY_COLUMNS: tuple[str, ...] = ("checkpoint", "measure", "scope", "k", "layer", "subclass", "neuron", "value")

@@ -52,6 +52,7 @@ import pandas as pd
 
 from intraclass.measures import registry
 from intraclass.names import (
+    AT_BOUND_SUFFIX,
     HYPERPARAMETERS,
     MEASURES,  # noqa: F401 - re-exported (intraclass.config)
     SHARPNESS,
@@ -67,7 +68,7 @@ METRICS = ("train_acc", "test_acc", "train_loss", "test_loss")
 METRICS_EXTRA = ("epochs_run", "early_stopped", "wall_time_s")
 REQUIRED_METRICS = ("train_acc", "test_acc")
 STATUS_COLUMNS = ("status", "reason")
-AT_BOUND = tuple(f"{name}_at_bound" for name in SHARPNESS)
+AT_BOUND = tuple(f"{name}{AT_BOUND_SUFFIX}" for name in SHARPNESS)
 SHARPNESS_TARGET = "sharpness_target"
 ENVIRONMENT = ("device", "threads", "deterministic", "torch_version", "numpy_version", "python_version")
 
@@ -222,7 +223,7 @@ def at_bound_flags(sharpness: Mapping | None) -> dict[str, bool]:
     """``{<measure>_at_bound: bool}`` of the sharpness measures of one JSON that carry the
     flag (JSONs written before it existed carry none: no claim is made for them)."""
     measures = sharpness.get("measures", {}) if sharpness else {}
-    return {f"{name}_at_bound": bool(entry["at_bound"]) for name, entry in measures.items()
+    return {f"{name}{AT_BOUND_SUFFIX}": bool(entry["at_bound"]) for name, entry in measures.items()
             if name in SHARPNESS and isinstance(entry, Mapping) and "at_bound" in entry}
 
 

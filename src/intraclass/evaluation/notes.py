@@ -26,9 +26,7 @@ import numpy as np
 import pandas as pd
 
 from intraclass.evaluation.bootstrap import standard_error
-from intraclass.names import MEASURE_LABELS, SHARPNESS
-
-BOUND_SUFFIX = "_at_bound"
+from intraclass.names import AT_BOUND_SUFFIX, MEASURE_LABELS, SHARPNESS
 
 
 def split_usable(models: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -39,10 +37,16 @@ def split_usable(models: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return models[ok].reset_index(drop=True), models[~ok]
 
 
-def _truthy(series: pd.Series) -> pd.Series:
-    if series.dtype == bool:
-        return series
-    return series.astype(str).str.strip().str.lower().isin({"true", "1", "yes"})
+def at_bound(models: pd.DataFrame, measure: str) -> np.ndarray:
+    """(models,) bool: the measure's search ended on a bound (False without the column;
+    a column read back from CSV may hold the text True/False)."""
+    column = f"{measure}{AT_BOUND_SUFFIX}"
+    if column not in models.columns:
+        return np.zeros(len(models), bool)
+    values = models[column]
+    if values.dtype != bool:
+        values = values.astype(str).str.strip().str.lower().isin({"true", "1", "yes"})
+    return values.to_numpy(bool)
 
 
 def bound_counts(models: pd.DataFrame, measures: Sequence[str]) -> dict[str, tuple[int, int]]:
@@ -50,11 +54,10 @@ def bound_counts(models: pd.DataFrame, measures: Sequence[str]) -> dict[str, tup
     have an ``_at_bound`` column and at least one flagged model."""
     out = {}
     for measure in measures:
-        column = f"{measure}{BOUND_SUFFIX}"
-        if column not in models.columns or measure not in models.columns:
+        if f"{measure}{AT_BOUND_SUFFIX}" not in models.columns or measure not in models.columns:
             continue
-        has_value = models[measure].notna()
-        flagged = int((_truthy(models[column]) & has_value).sum())
+        has_value = models[measure].notna().to_numpy()
+        flagged = int((at_bound(models, measure) & has_value).sum())
         if flagged:
             out[measure] = (flagged, int(has_value.sum()))
     return out

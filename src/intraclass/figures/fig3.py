@@ -32,7 +32,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from intraclass.evaluation.bootstrap import standard_error
-from intraclass.evaluation.notes import BOUND_SUFFIX
+from intraclass.evaluation.notes import at_bound
 from intraclass.figures.common import FigureInputs, generalization_axis, measures_in
 from intraclass.figures.style import colors, new_figure, resolve_options, styled
 from intraclass.kendall import direction, generalization_values, tau_a_columns
@@ -41,17 +41,6 @@ from intraclass.names import MEASURE_MATHTEXT
 SETTINGS = {"measures": None, "color_by": None, "tau": True}
 BOUND_MARKER = "x"
 BOUND_LABEL = "search ended on a bound"
-
-
-def at_bound(models: pd.DataFrame, measure: str) -> np.ndarray:
-    """(models,) bool: the measure's search ended on a bound (False without the column)."""
-    column = f"{measure}{BOUND_SUFFIX}"
-    if column not in models.columns:
-        return np.zeros(len(models), bool)
-    values = models[column]
-    if values.dtype != bool:
-        values = values.astype(str).str.strip().str.lower().isin({"true", "1", "yes"})
-    return values.to_numpy(bool)
 
 
 def panel_title(x: np.ndarray, measure: str, rank_target: np.ndarray) -> str:
