@@ -47,18 +47,17 @@ import pandas as pd
 
 log = logging.getLogger(__name__)
 
+from intraclass.measures import registry  # noqa: E402 - read when used (plug-ins)
 from intraclass.names import (  # noqa: E402 - re-exported: the Kendall tables' vocabulary
     AXES,
     AXIS_COLUMNS,
     AXIS_LABELS,
-    DIRECTION,
     EXTRA_KEYS,
     FAMILY,
     INTRACLASS,  # noqa: F401 - re-exported (tests, figures)
     MEASURE_LABELS,
     MEASURE_LATEX,
     MEASURES,  # noqa: F401 - re-exported (figures)
-    NEURON_LEVEL,
     SHARPNESS,  # noqa: F401 - re-exported (tests, figures)
 )
 
@@ -75,12 +74,10 @@ def direction(measure: str) -> int:
     """+1 when a higher value of ``measure`` should go with better generalization, -1 when
     with worse (its registry declaration, read now so that a plug-in registered after this
     module was imported counts too); a measure not registered counts as +1."""
-    from intraclass.measures import registry
-
     try:
         return int(registry.get(measure).direction)
     except KeyError:
-        return int(DIRECTION.get(measure, 1))
+        return 1
 
 
 def oriented(models: pd.DataFrame, measures: Sequence[str]) -> np.ndarray:
@@ -260,8 +257,7 @@ def generalization_values(models: pd.DataFrame, generalization: str = "test_acc"
 
 def measure_columns(models: pd.DataFrame) -> list[str]:
     """Measure columns present in ``models`` with at least one value, in the paper's order."""
-    from intraclass.measures import registry  # read now: plug-ins registered after import count
-
+    # the registry is read now: plug-ins registered after this module was imported count
     return [m for m in registry.names() if m in models.columns and models[m].notna().any()]
 
 
@@ -313,12 +309,12 @@ def kendall_k_curve(
 
 
 def k_sweep_columns(models: pd.DataFrame, measures: pd.DataFrame) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """The k sweeps of c1 and c3 as (measure, ks (k,) int, values (models, k) float) with the
-    models in the order of ``models`` and NaN where a model has no value at a k. Values are
-    as stored (not oriented)."""
+    """The k sweeps (c1, c3 and any measure declared with a k curve) as (measure, ks (k,)
+    int, values (models, k) float) with the models in the order of ``models`` and NaN where
+    a model has no value at a k. Values are as stored (not oriented)."""
     sweep = measures[(measures["scope"] == "k_sweep") & (measures["checkpoint"] == "final")]
     out = []
-    for measure in NEURON_LEVEL:
+    for measure in (m.name for m in registry.measures() if m.sweep):  # the k-curve measures
         rows = sweep[sweep["measure"] == measure]
         if rows.empty:
             continue
