@@ -53,7 +53,6 @@ on it).
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import math
 import os
@@ -64,8 +63,6 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from torch import nn
-
-from intraclass.runtime import write_atomic
 
 NAME = "c0"
 
@@ -296,7 +293,7 @@ def run_blackbox(model_path: str | os.PathLike, data_path: str | os.PathLike,
     from intraclass.data import load_dataset, training_indices
     from intraclass.models import load_checkpoint
     from intraclass.runtime import pick_device, require_keys
-    from intraclass.status import OK, skip_unless_ok
+    from intraclass.status import OK, skip_unless_ok, write_json
 
     log = log or log_default
     settings = resolve_settings(settings)  # fail on a bad config before loading anything
@@ -319,5 +316,5 @@ def run_blackbox(model_path: str | os.PathLike, data_path: str | os.PathLike,
                         batch_size=int(training["eval_batch_size"]), preprocess=normalize,
                         names=dataset.fine_names, log=log)
     result = {"status": OK, "reason": None, **result, "model": str(model_path)}
-    write_atomic(out_path, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+    write_json(out_path, result)  # non-finite values as null: always valid JSON
     return result

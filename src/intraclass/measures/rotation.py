@@ -29,7 +29,6 @@ current kernel is zero has no angle: its value is NaN and the mean skips it.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -38,8 +37,6 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 from torch import nn
-
-from intraclass.runtime import write_atomic
 
 NAME = "rotation"
 
@@ -129,7 +126,7 @@ def run_rotation(init_path: str | os.PathLike, model_path: str | os.PathLike,
     model) no weights are read and the JSON says so (:func:`skipped_result`).
     """
     from intraclass.models import build_model, read_checkpoint
-    from intraclass.status import OK, skip_unless_ok
+    from intraclass.status import OK, skip_unless_ok, write_json
 
     log = log or log_default
     skipped = skip_unless_ok(metrics_path, out_path, lambda status, reason: {
@@ -150,5 +147,5 @@ def run_rotation(init_path: str | os.PathLike, model_path: str | os.PathLike,
                  mean_rotation(curves[name]), len(names))
     result = {"status": OK, "reason": None, **rotation_result(names, curves, epochs),
               "model": str(model_path)}
-    write_atomic(out_path, lambda tmp: tmp.write_text(json.dumps(result, indent=2) + "\n"))
+    write_json(out_path, result)  # non-finite values as null: always valid JSON
     return result
