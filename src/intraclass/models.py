@@ -74,6 +74,7 @@ from intraclass.archspec import (  # noqa: F401  (re-exported: the sizes live th
     units_per_stage,
 )
 from intraclass.runtime import write_atomic
+from intraclass.zoo import is_builder
 
 CHECKPOINT_KEYS = ("state_dict", "arch_spec", "hparams", "labels", "epoch")
 GROUP_NORM_GROUPS = 32  # Wu & He 2018's default; gcd(C, 32) groups at C channels
@@ -204,7 +205,7 @@ def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.
     (:func:`intraclass.archspec.check_options`); the kwargs are a checkpoint's ``arch_spec``.
     ``arch="package.module:function"`` (a model zoo's builder, docs/zoo.md) calls that
     function instead (:func:`intraclass.zoo_import.build_with_builder`)."""
-    if ":" in str(arch):
+    if is_builder(arch):
         from intraclass.zoo_import import build_with_builder
 
         return build_with_builder(arch, num_classes, in_channels, **options)
