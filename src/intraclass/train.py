@@ -467,7 +467,7 @@ def _save_resume(job: _Job) -> None:
 
 
 @torch.no_grad()
-def _nonfinite_tensors(model: nn.Module) -> list[str]:
+def nonfinite_tensors(model: nn.Module) -> list[str]:
     """Names of the floating weights and buffers holding a NaN or an infinity."""
     tensors = [(k, v) for k, v in model.state_dict().items() if v.is_floating_point()]
     finite = torch.stack([torch.isfinite(v).all() for _, v in tensors]).tolist()
@@ -478,7 +478,7 @@ def _divergence(job: _Job, train_loss: float, lr: float) -> str | None:
     """Why the epoch just run diverged (a non-finite loss or weights), or None."""
     if not math.isfinite(train_loss):
         return f"training loss {train_loss} at epoch {job.epoch} (lr {lr:g})"
-    bad = _nonfinite_tensors(job.model)
+    bad = nonfinite_tensors(job.model)
     if bad:
         return (f"non-finite weights after epoch {job.epoch} (lr {lr:g}, loss {train_loss:.4g}): "
                 f"{', '.join(bad[:3])}{' ...' if len(bad) > 3 else ''}")
@@ -570,16 +570,22 @@ def _final_evaluation(job: _Job, data: TrainData) -> tuple[dict, np.ndarray]:
 
 
 def _write_outputs(job: _Job, metrics: dict, test_correct: np.ndarray) -> None:
-    """Final weights, correctness, history, then metrics.json (last: the job's 'done')."""
-    outputs = job.outputs
-    job.save_checkpoint(outputs.model)
+    write_model_outputs(job.outputs, job.save_checkpoint, job.history, test_correct, metrics)
+
+
+def write_model_outputs(outputs: TrainOutputs, save_model: Callable[[Path], object], history: list[dict],
+                        test_correct: np.ndarray, metrics: dict) -> None:
+    """A model's files for every later stage, by training and by a zoo's import alike:
+    final weights (``save_model(path)``), per-example test correctness, history, then
+    metrics.json (last: the job's 'done'); a resume state left beside them is removed."""
+    save_model(outputs.model)
 
     def save_correct(tmp: Path) -> None:
         with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to the name
             np.save(handle, np.asarray(test_correct, dtype=bool))
 
     write_atomic(outputs.test_correct, save_correct)
-    write_atomic(outputs.history, lambda tmp: tmp.write_text(_history_csv(job.history)))
+    write_atomic(outputs.history, lambda tmp: tmp.write_text(_history_csv(history)))
     write_json(outputs.metrics, metrics)
     outputs.resume.unlink(missing_ok=True)
 

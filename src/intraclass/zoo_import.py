@@ -210,7 +210,9 @@ def _evaluate(model: nn.Module, data, stats: dict, device: torch.device, batch: 
 
 def _unhealthy(model: nn.Module, values: dict) -> str | None:
     """Why an imported model counts as diverged (non-finite weights or losses), else None."""
-    bad = [name for name, t in model.state_dict().items() if t.is_floating_point() and not torch.isfinite(t).all()]
+    from intraclass.train import nonfinite_tensors
+
+    bad = nonfinite_tensors(model)
     if bad:
         return f"imported weights are not finite in {len(bad)} tensor(s), e.g. {bad[0]}"
     losses = [f"{s} loss {values[f'{s}_loss']}" for s in ("train", "test") if not math.isfinite(values[f"{s}_loss"])]
@@ -219,22 +221,17 @@ def _unhealthy(model: nn.Module, values: dict) -> str | None:
 
 def _write(outputs, model: nn.Module, spec: dict, hparams: dict, labels: str, epoch: int,
            stats: dict, correct: np.ndarray, metrics: dict) -> None:
-    """The train rule's outputs (module doc); metrics.json last, as training does."""
+    """The train rule's outputs (module doc), written as training writes them
+    (:func:`intraclass.train.write_model_outputs`; an empty history)."""
     from intraclass.models import save_checkpoint
-    from intraclass.runtime import write_atomic
-    from intraclass.status import write_json
-    from intraclass.train import HISTORY_COLUMNS
+    from intraclass.train import write_model_outputs
 
-    save_checkpoint(outputs.model, model, spec, hparams, labels, epoch, normalization=stats)
-
-    def save_correct(tmp: Path) -> None:
-        with open(tmp, "wb") as handle:  # a handle: np.save would append .npy to the name
-            np.save(handle, np.asarray(correct, dtype=bool))
-
-    write_atomic(outputs.test_correct, save_correct)
-    write_atomic(outputs.history, lambda tmp: tmp.write_text(",".join(HISTORY_COLUMNS) + "\n"))
     Path(outputs.ckpt).mkdir(parents=True, exist_ok=True)  # no evolution checkpoints in a zoo
-    write_json(outputs.metrics, metrics)
+
+    def save_model(path: Path) -> None:
+        save_checkpoint(path, model, spec, hparams, labels, epoch, normalization=stats)
+
+    write_model_outputs(outputs, save_model, [], correct, metrics)
 
 
 def import_model(data_path: str | os.PathLike, checkpoint_path: str | os.PathLike, outputs,
