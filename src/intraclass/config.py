@@ -236,7 +236,22 @@ def validate_config(config: dict, schema_path: str | Path, settings: bool = True
                 f"(configured: {sorted(config['datasets'])})"
             )
         check_study(name, study, settings=settings, zoo=zoo)
+    if settings:
+        _check_dataset_uses(config["datasets"], config["studies"])
     return config
+
+
+def _check_dataset_uses(datasets: dict, studies: dict) -> None:
+    """Studies trained on superclasses need a hierarchy of >= 2 fine classes per superclass
+    (paper Section 2.2): checked on the config (presets, hierarchy files) before any job,
+    and again by prepare_dataset on the data. Reads hierarchy files: a settings check."""
+    from intraclass.data import DatasetError
+    from intraclass.data.prepare import check_dataset_uses
+
+    try:
+        check_dataset_uses(datasets, studies)
+    except DatasetError as error:
+        raise ConfigError(str(error)) from None
 
 
 def _check_datasets(datasets: dict) -> None:

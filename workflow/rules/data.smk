@@ -8,17 +8,7 @@
 # the dataset are re-evaluated once it is written (common.smk: dataset_file takes the
 # .npz as ancient, train also takes the digest, which Snakemake compares by checksum).
 
-from intraclass.data import DatasetError
-from intraclass.data.prepare import check_dataset_uses, source_files
-
-# Studies trained on superclasses need a hierarchy of >= 2 fine classes per superclass:
-# checked here on the config (presets, hierarchy files) before any job, and again by
-# prepare_dataset on the data.
-if workflow.is_main_process:
-    try:
-        check_dataset_uses(config["datasets"], config["studies"])
-    except DatasetError as err:
-        raise WorkflowError(str(err))
+from intraclass.data.prepare import source_files
 
 
 localrules:
