@@ -64,8 +64,7 @@ class BootstrapSettings:
 
     @property
     def quantiles(self) -> tuple[float, float]:
-        tail = (1.0 - float(self.level)) / 2.0
-        return tail, 1.0 - tail
+        return interval_quantiles(self.level)
 
 
 def _axis_design(values: np.ndarray, usable: np.ndarray, members: Sequence[np.ndarray]):
@@ -183,13 +182,18 @@ def replicates(values: np.ndarray, groups: Mapping[str, Sequence[np.ndarray]], c
     return out
 
 
+def interval_quantiles(level: float) -> tuple[float, float]:
+    """The quantiles that bound a central ``level`` interval: (1 - level) / 2 on each side."""
+    tail = (1.0 - float(level)) / 2.0
+    return tail, 1.0 - tail
+
+
 def percentile_interval(reps: np.ndarray, level: float) -> tuple[np.ndarray, np.ndarray]:
     """Low and high percentile bounds over the last axis (NaN where the cell is missing)."""
-    tail = (1.0 - level) / 2.0
     if reps.shape[-1] == 0:
         nan = np.full(reps.shape[:-1], np.nan)
         return nan, nan.copy()
-    low, high = np.quantile(reps, [tail, 1.0 - tail], axis=-1)
+    low, high = np.quantile(reps, list(interval_quantiles(level)), axis=-1)
     return low, high
 
 
