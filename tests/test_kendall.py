@@ -435,3 +435,18 @@ def test_tiny_study_writes_the_oriented_table_with_intervals_and_the_cmi_table(t
     assert list(cmi_table.index) == list(table.index) and cmi_table["K"].notna().all()
     assert "Conditional mutual information K" in (out / "cmi.md").read_text()
     assert (tmp_path / "results/tiny/figures/fig3.png").stat().st_size > 1000
+
+
+def test_fit_note_counts_the_models_that_fit_and_names_the_others_lowest_first():
+    from intraclass.evaluation.notes import FIT_ACCURACY, fit_note, table_notes
+
+    models = pd.DataFrame({"model": ["a", "b_1", "c", "d"], "test_acc": 0.8,
+                           "train_acc": [1.0, 0.97, FIT_ACCURACY, np.nan]})
+    assert fit_note(models) == ("Training fit: 2 of 4 models reach 99% training accuracy; "
+                                "not: b_1 (97.0%), d (no value).")
+    assert fit_note(models, kendall.latex_escape).startswith("Training fit: 2 of 4 models reach 99\\% training")
+    assert "b\\_1 (97.0\\%)" in fit_note(models, kendall.latex_escape)
+    assert fit_note(models.iloc[[0, 2]]) == "Training fit: 2 of 2 models reach 99% training accuracy."
+    assert fit_note(models.drop(columns="train_acc")) is None
+    notes = table_notes(models, models.iloc[:0], ["c3"], {}, None)
+    assert notes[1].startswith("Training fit: 2 of 4")
