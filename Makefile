@@ -9,7 +9,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CORES  ?= all
 
-.PHONY: run test lint lock test-fast test-slurm report dry-run-paper budget bench clean-venv
+.PHONY: run test lint lock test-fast test-slurm report dry-run-paper budget bench evidence designs clean-venv
 
 $(STAMP): requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -59,6 +59,20 @@ budget: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# The CPU evidence study (config/evidence.yaml: the full Fashion-MNIST, see its header for
+# the data), then its tables and Figures 3-5 copied into docs/evidence/<study>/ (docs/evidence.md)
+EVIDENCE_STUDIES := fmnist_coarse fmnist_fine
+evidence: $(STAMP)
+	$(BIN)/snakemake --cores $(CORES) --configfile config/evidence.yaml
+	for s in $(EVIDENCE_STUDIES); do mkdir -p docs/evidence/$$s && \
+		cp results/$$s/tables/kendall.md results/$$s/tables/kendall.csv results/$$s/tables/cmi.md \
+		   results/$$s/tables/models.csv results/$$s/figures/fig3.png results/$$s/figures/fig4.png \
+		   results/$$s/figures/fig5.png docs/evidence/$$s/ || exit 1; done
+
+# The default study's candidate designs, each run end to end and compared (benchmarks/README.md)
+designs: $(STAMP)
+	$(BIN)/python benchmarks/default_designs.py --run
 
 clean-venv:
 	rm -rf $(VENV)

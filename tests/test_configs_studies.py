@@ -99,3 +99,29 @@ def test_example_architectures_config_is_a_vit_and_a_group_norm_vgg(tmp_path):
     assert loaded["vgg_groupnorm"].settings["arch"]["norm"] == "group"
     counts = dry_run_counts("example_architectures.yaml", tmp_path)
     assert counts["train"] == 8 and counts["measures"] == 8 and counts["kendall"] == 2, counts
+
+
+def test_default_study_designs_validate_and_change_only_their_keys():
+    """benchmarks/default_designs.py: each design is the default study with its overrides,
+    a complete config that validates, with every axis still grouped."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("default_designs", ROOT / "benchmarks" / "default_designs.py")
+    designs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(designs)
+    default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    (base,) = default["studies"].values()
+    assert len(designs.DESIGNS) >= 3
+    for name, (_, overrides) in designs.DESIGNS.items():
+        config = designs.design_config(name)
+        (study_name, study), = config["studies"].items()
+        assert study_name == f"design_{name}"
+        for key in set(base) | set(study):
+            if key not in overrides:
+                assert study[key] == base[key], (name, key)
+        for key, value in overrides.items():
+            changed = {**base[key], **value} if isinstance(value, dict) else value
+            assert study[key] == changed, (name, key)
+        (loaded,) = load_studies(validate_config(config, SCHEMA)).values()
+        assert all(groups_per_axis(loaded).values()), name
+    assert designs.merged({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}, "d": 4}) == {"a": {"b": 1, "c": 3}, "d": 4}
