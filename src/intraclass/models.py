@@ -32,14 +32,15 @@ every conv unit is ``conv3x3 -> norm -> ReLU`` with
 * ``none``: no normalization; the convolution then has a bias (module ``conv``).
 
 Measured sites (the architecture protocol; :class:`intraclass.archspec.MeasuredSite`):
-every model has ``measured_sites()``, its sites in network order, and
-``kernel_parameters()``, its kernels. A CNN's site is the output of each conv unit's
-norm (``...bn``/``...norm``), or of its convolution without a norm (``...conv``): the
-tensor the ReLU receives, one neuron per channel, reduced by the global max over space.
-Its kernels are the tensors with more than one dimension (convolution and dense weights):
-what the paper's "kernels only" names, unchanged from the first release. Stages that need
-sites or kernels read them through :func:`measured_sites` and :func:`kernel_parameters`,
-never through module types. The Vision Transformer is in :mod:`intraclass.vit`.
+every model has ``measured_sites()``, its sites in network order, and may have
+``kernel_parameters()``, its kernels (default: :func:`kernel_parameters`). A CNN's site is
+the output of each conv unit's norm (``...bn``/``...norm``), or of its convolution without
+a norm (``...conv``): the tensor the ReLU receives, one neuron per channel, reduced by the
+global max over space. Its kernels are the default, the tensors with more than one
+dimension (convolution and dense weights): what the paper's "kernels only" names,
+unchanged from the first release. Stages that need sites or kernels read them through
+:func:`measured_sites` and :func:`kernel_parameters`, never through module types. The
+Vision Transformer is in :mod:`intraclass.vit`.
 
 Choices the paper leaves open, made here and documented once:
 
@@ -165,10 +166,6 @@ class StagedCNN(nn.Module):
                              preactivation=unit.preactivation)
                 for name, unit in self.named_modules() if isinstance(unit, ConvNormReLU)]
 
-    def kernel_parameters(self) -> list[nn.Parameter]:
-        """Convolution and dense weights: the parameters with more than one dimension."""
-        return [p for p in self.parameters() if p.ndim > 1]
-
 
 def build_cnn(arch: str, num_classes: int, in_channels: int, width: float, depth: float,
               base_width: int, dropout: float, norm: str) -> StagedCNN:
@@ -240,12 +237,6 @@ def kernel_parameters(model: nn.Module) -> list[nn.Parameter]:
     if callable(declared):
         return list(declared())
     return [p for p in model.parameters() if p.ndim > 1]
-
-
-def bn_relu_sites(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of each measured site, in network order (:func:`measured_sites`;
-    for the paper's models, the BatchNorm modules whose output feeds a ReLU)."""
-    return [(site.name, site.module) for site in measured_sites(model)]
 
 
 def count_neurons(model: nn.Module) -> int:

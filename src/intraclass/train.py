@@ -338,13 +338,6 @@ def evaluate_examples(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return correct, loss_sum.item() / max(len(images), 1)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             normalize: Normalizer, batch_size: int, autocast: bool) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of ``model`` in eval mode over uint8 (N, H, W, C)."""
-    correct, loss = evaluate_examples(model, images, labels, normalize, batch_size, autocast)
-    return int(correct.sum()) / max(len(images), 1), loss
-
-
 # ---------------------------------------------------------------- process settings
 
 @contextlib.contextmanager
