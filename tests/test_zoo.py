@@ -110,6 +110,8 @@ def test_init_column_keeps_rotation_and_the_axes_can_be_chosen(tmp_path):
     (lambda s: s.pop("zoo"), "no grid"),
     (lambda s: s["zoo"].update(modles="x"), "'modles' was unexpected"),  # a typo
     (lambda s: s["zoo"].update(arch="my-module"), "at studies.z.zoo.arch"),
+    (lambda s: s["zoo"].update(arch="no_such_zoo_module:f"),
+     "studies.z.zoo.arch: builder 'no_such_zoo_module:f': cannot find module no_such_zoo_module"),
     (lambda s: s["zoo"].update(axes=["lr", "momentum"]), "['momentum'] are not hyperparameter columns"),
     (lambda s: s["zoo"].update(arch_options={"norm": "batch", "blocks": 2}), "takes no option(s) ['blocks']"),
     (lambda s: s.update(evolution={"models": 1, "epochs": [1]}), "remove the evolution section"),
@@ -141,6 +143,25 @@ def test_bad_tables_are_named_before_any_job(tmp_path, table, words):
         validated(zoo_config(root))
     assert words in str(error.value)
     assert "studies.z.zoo" in str(error.value)
+
+
+def test_k_beyond_a_builders_zoo_model_fails_its_import_naming_the_key(tmp_path):
+    """A builder's sizes are known once the import job builds the model (intraclass.config.sizes_check)."""
+    from types import SimpleNamespace
+
+    from intraclass.config import sizes_check
+
+    arch = "intraclass.zoo_import:example_cnn"
+    config = zoo_config(write_zoo(tmp_path / "zoo", grid_rows()), arch=arch, arch_options={"base_width": 4})
+    config["studies"]["z"]["measures"]["k"]["c2"] = 3  # example_cnn has 2 layers
+    job = SimpleNamespace(wildcards=SimpleNamespace(study="z"), config=validate_config(config, SCHEMA))
+    torch.manual_seed(0)
+    net = example_cnn(3, 1, {"width": 0.5}, base_width=4)
+    with pytest.raises(ConfigError, match=r"^studies\.z\.measures\.k\.c2 = 3 exceeds the 2 measured layers of "
+                                          r"model b \(measured layer widths \[2, 4\]\)$"):
+        import_tiny(tmp_path, net.state_dict(), {"arch": arch, "arch_options": {"base_width": 4}},
+                    {"id": "b", "width": 0.5}, check_sizes=sizes_check(job))
+    assert not (tmp_path / "out" / "model.pt").exists()
 
 
 def test_existing_configs_keep_their_axes():
@@ -237,7 +258,8 @@ def test_a_mismatching_checkpoint_names_the_file_and_the_keys(tmp_path):
     assert "stages.0.0.conv.weight (file (3, 1, 3, 3), model (2, 1, 3, 3))" in text
 
 
-def import_tiny(tmp_path: Path, state: dict, zoo: dict, model: dict | None = None) -> tuple[dict, TrainOutputs]:
+def import_tiny(tmp_path: Path, state: dict, zoo: dict, model: dict | None = None,
+                check_sizes=None) -> tuple[dict, TrainOutputs]:
     path = tmp_path / "in.pt"
     torch.save(state, path)
     out = tmp_path / "out"
@@ -245,7 +267,8 @@ def import_tiny(tmp_path: Path, state: dict, zoo: dict, model: dict | None = Non
                            ckpt=out / "ckpt")
     metrics = import_model(DATASET, path, outputs, model or {"id": "m", "width": 1.0},
                            {"labels": "coarse", "normalization": None, **zoo},
-                           {"train_per_class": 5, "data_seed": 0, "device": "cpu", "eval_batch_size": 700})
+                           {"train_per_class": 5, "data_seed": 0, "device": "cpu", "eval_batch_size": 700},
+                           check_sizes=check_sizes)
     return metrics, outputs
 
 

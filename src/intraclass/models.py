@@ -71,11 +71,11 @@ from intraclass.archspec import (  # noqa: F401  (re-exported: the sizes live th
     NUM_STAGES,
     MeasuredSite,
     check_options,
+    is_builder,
     stage_widths,
     units_per_stage,
 )
 from intraclass.runtime import write_atomic
-from intraclass.zoo import is_builder
 
 CHECKPOINT_KEYS = ("state_dict", "arch_spec", "hparams", "labels", "epoch")
 GROUP_NORM_GROUPS = 32  # Wu & He 2018's default; gcd(C, 32) groups at C channels
@@ -200,8 +200,10 @@ def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.
     ViT (``"vit"``, :mod:`intraclass.vit`). ``options``: ``norm`` (CNNs) or ``patch``,
     ``blocks``, ``heads``, ``mlp_ratio`` (ViT), defaults filled in
     (:func:`intraclass.archspec.check_options`); the kwargs are a checkpoint's ``arch_spec``.
-    ``arch="package.module:function"`` (a model zoo's builder, docs/zoo.md) calls that
-    function instead (:func:`intraclass.zoo_import.build_with_builder`)."""
+    ``arch="package.module:function"`` (a user's builder, in a grid or a zoo: docs/zoo.md,
+    "Builders") calls that function instead; ``options`` are then ``hparams`` and
+    ``options`` (:func:`intraclass.archspec.model_spec`,
+    :func:`intraclass.zoo_import.build_with_builder`)."""
     if is_builder(arch):
         from intraclass.zoo_import import build_with_builder
 
