@@ -4,6 +4,7 @@ and, marked slow, a zoo study end to end over checkpoints written here."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import re
@@ -143,6 +144,22 @@ def test_bad_tables_are_named_before_any_job(tmp_path, table, words):
         validated(zoo_config(root))
     assert words in str(error.value)
     assert "studies.z.zoo" in str(error.value)
+
+
+def test_k_beyond_a_registered_zoo_models_size_stops_before_any_job(tmp_path):
+    """The grid's check and wording, on each table row's factors (width 1.0 at base width 2:
+    8 layers, 2 + 2 + 4 + 4 + 8 + 8 + 16 + 16 = 60 neurons; width 1.5: 90)."""
+    config = zoo_config(write_zoo(tmp_path, grid_rows()))
+    config["studies"]["z"]["measures"]["k"]["c1"] = 60
+    validate_config(copy.deepcopy(config), SCHEMA)  # at the limit of the smaller models
+    config["studies"]["z"]["measures"]["k"]["c1"] = 61
+    with pytest.raises(ConfigError, match=r"^studies\.z\.measures\.k\.c1 = 61 exceeds the 60 neurons of model "
+                                          r"lr0\.1-w1\.0 \(measured layer widths \[2, 2, 4, 4, 8, 8, 16, 16\]\)$"):
+        validate_config(copy.deepcopy(config), SCHEMA)
+    config["studies"]["z"]["measures"]["k"].update(c1=3, c4=9)
+    with pytest.raises(ConfigError, match=r"studies\.z\.measures\.k\.c4 = 9 exceeds the 8 measured layers"):
+        validate_config(copy.deepcopy(config), SCHEMA)
+    validate_config(copy.deepcopy(config), SCHEMA, settings=False)  # a job's own parse leaves it to the main process
 
 
 def test_k_beyond_a_builders_zoo_model_fails_its_import_naming_the_key(tmp_path):

@@ -515,7 +515,7 @@ def _zoo_settings(where: str, study: dict):
 def _check_zoo_study(where: str, study: dict, settings: bool, zoo=None) -> None:
     """A zoo study: its table and files (:func:`intraclass.zoo.load_zoo`), no evolution
     (a zoo has final weights only), a registered architecture's options (a builder: its
-    module), and at least one Kendall group over the zoo's axes."""
+    module), at least one Kendall group over the zoo's axes, and the settings' sizes."""
     from intraclass.zoo import axis_mapping
 
     zoo = zoo if zoo is not None else _load_zoo(where, study)
@@ -540,5 +540,6 @@ def _check_zoo_study(where: str, study: dict, settings: bool, zoo=None) -> None:
     _check_extract(where, study)
     _check_kendall_groups(where, list(zoo.models), axis_mapping(zoo.axes), key="zoo.axes")
     if settings:
+        _check_sizes(where, study, {**zoo.arch_options, "name": zoo.arch}, list(zoo.models), "zoo.arch_options")
         _check_sharpness(where, study["sharpness"])
         _check_figures(where, study["figures"], {m.id for m in zoo.models})
