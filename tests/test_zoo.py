@@ -358,13 +358,19 @@ def test_a_builder_model_round_trips_and_its_init_is_imported(tmp_path):
         import_init(wrong, outputs.model, tmp_path / "out" / "init2.pt")
 
 
-def test_builders_must_be_importable_modules_with_measured_sites(tmp_path):
+def test_builders_must_be_importable_modules_with_measured_sites(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="cannot import no_such_zoo_module from the Python path"):
         build_model("no_such_zoo_module:f", num_classes=2, in_channels=1)
     with pytest.raises(ImportError, match="has no function nothing"):
         build_model("intraclass.zoo_import:nothing", num_classes=2, in_channels=1)
     with pytest.raises(TypeError, match="does not declare its measured sites"):
         build_model("torch.nn:Identity", num_classes=2, in_channels=1)
+    (tmp_path / "siteless.py").write_text(
+        "from torch import nn\n\n\nclass Net(nn.Linear):\n    def measured_sites(self):\n        return []\n\n\n"
+        "def build(num_classes, in_channels, hparams):\n    return Net(in_channels, num_classes)\n")
+    monkeypatch.chdir(tmp_path)  # a builder file in the working directory
+    with pytest.raises(TypeError, match=r"builder 'siteless:build': Net\.measured_sites\(\) lists no layer"):
+        build_model("siteless:build", num_classes=2, in_channels=1)
 
 
 # ------------------------------------------------------------- the README's example

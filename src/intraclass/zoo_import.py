@@ -99,9 +99,12 @@ def build_with_builder(arch: str, num_classes: int, in_channels: int, hparams: M
     if not isinstance(model, nn.Module):
         raise TypeError(f"builder {arch!r} returned a {type(model).__name__}, not a torch.nn.Module")
     try:
-        measured_sites(model)
+        sites = measured_sites(model)
     except TypeError as error:
         raise TypeError(f"builder {arch!r}: {error} (docs/zoo.md, 'Builders')") from None
+    if not sites:  # every measure and the k checks need at least one layer
+        raise TypeError(f"builder {arch!r}: {type(model).__name__}.measured_sites() lists no layer "
+                        "(docs/zoo.md, 'Builders')")
     return model
 
 
