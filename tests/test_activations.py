@@ -152,11 +152,11 @@ def test_project_models_sites_feed_their_relus(arch):
     models = pytest.importorskip("intraclass.models")
     torch.manual_seed(0)
     model = models.build_model(arch, num_classes=3, in_channels=1, base_width=2).eval()
-    for _, bn in models.bn_relu_sites(model):  # BN away from identity
+    sites = [(site.name, site.module) for site in models.measured_sites(model)]
+    for _, bn in sites:  # BN away from identity
         with torch.no_grad():
             bn.running_mean.normal_()
             bn.bias.normal_()
-    sites = models.bn_relu_sites(model)
     # The ReLU each site feeds: the module right after the BN in its ConvBNReLU unit.
     relu_inputs: list[torch.Tensor] = []
     relus = [dict(model.named_modules())[name.rsplit(".", 1)[0]].relu for name, _ in sites]
@@ -478,13 +478,13 @@ def training_normalization(dataset):
 
 def manual_store_values(model, dataset, indices):
     """Independent expectation: numpy standardization over the training subset, then hooks."""
-    from intraclass.models import bn_relu_sites
+    from intraclass.models import measured_sites
 
     norm = training_normalization(dataset)
     mean, std = np.array(norm["mean"]), np.array(norm["std"])
     x = (dataset.x_train[indices] / 255.0 - mean) / std
     x = torch.from_numpy(x.transpose(0, 3, 1, 2).astype(np.float32))
-    with SiteRecorder(bn_relu_sites(model)) as recorder, torch.inference_mode():
+    with SiteRecorder(measured_sites(model)) as recorder, torch.inference_mode():
         model.eval()(x)
         return [t.numpy() for t in recorder.pop()]
 

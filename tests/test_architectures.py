@@ -413,3 +413,196 @@ def test_tiny_vit_study_runs_end_to_end(tmp_path):
     checkpoint = torch.load(results / "models" / model / "model.pt", weights_only=True)
     assert checkpoint["arch_spec"]["arch"] == "vit" and checkpoint["arch_spec"]["patch"] == 7
     assert (results / "tables" / "kendall.csv").stat().st_size > 0
+
+
+# ------------------------------------------------- a builder of your own in a grid study
+
+EXAMPLE_BUILDER = "intraclass.zoo_import:example_cnn"
+GRID_MODEL = {"id": "m", "lr": 0.05, "weight_decay": 0.0, "batch_size": 8, "optimizer": "sgd", "dropout": 0.0,
+              "augment": False, "width": 1.0, "depth": 1.5, "seed": 0}
+
+
+def test_a_builder_grid_study_validates_with_its_options_as_given():
+    from intraclass.config import load_studies, validate_config
+
+    arch = {"name": EXAMPLE_BUILDER, "layers": 1, "anything": [1, 2]}  # any key is an option
+    config = validate_config(tiny_config(arch), SCHEMA)
+    assert config["studies"]["tiny"]["arch"] == arch  # no base_width filled in: the builder's default holds
+    assert len(load_studies(config)["tiny"].models) == 4
+
+
+@pytest.mark.parametrize("name, message", [
+    ("no_such_module.nets:build", r"studies\.tiny\.arch\.name: builder 'no_such_module\.nets:build': cannot "
+                                  r"find module no_such_module\.nets on the Python path or in the working directory"),
+    ("intraclass.zoo_import:example_cnm", r"studies\.tiny\.arch\.name: builder .*: module intraclass\.zoo_import "
+                                          r"\(.*zoo_import\.py\) defines no example_cnm"),
+    ("intraclass.zoo_import.example_cnn", r"studies\.tiny\.arch\.name: 'intraclass\.zoo_import\.example_cnn' "
+                                          r"does not match"),
+])
+def test_a_bad_builder_name_stops_before_any_job(name, message):
+    from intraclass.config import ConfigError, validate_config
+
+    with pytest.raises(ConfigError, match=message):
+        validate_config(tiny_config({"name": name}), SCHEMA, settings=False)
+
+
+def test_the_builder_check_imports_neither_torch_nor_the_builder():
+    """Snakemake's main process checks the name before any job without importing torch."""
+    code = ("import sys, yaml; from intraclass.config import validate_config\n"
+            f"config = yaml.safe_load(open({str(TINY)!r}))\n"
+            f"config['studies']['tiny']['arch'] = {{'name': {EXAMPLE_BUILDER!r}}}\n"
+            f"validate_config(config, {str(SCHEMA)!r})\n"
+            "print(sorted(m for m in ('torch', 'intraclass.zoo_import') if m in sys.modules))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert run.stdout.strip() == "[]"
+
+
+def blob_data(channels: int = 1):
+    from intraclass.train import TrainData
+
+    rng = np.random.default_rng(0)
+    y = np.arange(24) % 2
+    x = (rng.integers(0, 100, (24, 8, 8, channels)) + 120 * y[:, None, None, None]).astype(np.uint8)
+    return TrainData(x[:16], y[:16], x[16:], y[16:], num_classes=2)
+
+
+def train_outputs(root: Path):
+    from intraclass.train import TrainOutputs
+
+    return TrainOutputs(model=root / "model.pt", metrics=root / "metrics.json", history=root / "history.csv",
+                        ckpt=root / "ckpt")
+
+
+TRAIN_SETTINGS = {"epochs": 2, "lr_milestones": [2], "lr_gamma": 0.2, "stop_loss": 0.0, "device": "cpu"}
+
+
+def test_a_builder_module_without_measured_sites_fails_its_training_clearly(tmp_path, monkeypatch):
+    """A builder file beside the config (the working directory) is found by the config check
+    and imported by the job; a module that does not declare its sites is refused by name."""
+    from intraclass.config import ConfigError, validate_config
+    from intraclass.train import train
+
+    (tmp_path / "plain_nets.py").write_text(
+        "from torch import nn\n\n\n"
+        "def mlp(num_classes, in_channels, hparams, hidden=4):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.LazyLinear(hidden), nn.ReLU(), nn.Linear(hidden, num_classes))\n")
+    monkeypatch.chdir(tmp_path)
+    validate_config(tiny_config({"name": "plain_nets:mlp", "hidden": 3}), SCHEMA, settings=False)
+    with pytest.raises(ConfigError, match=r"plain_nets \(.*plain_nets\.py\) defines no cnn"):
+        validate_config(tiny_config({"name": "plain_nets:cnn"}), SCHEMA, settings=False)
+    with pytest.raises(TypeError, match=r"builder 'plain_nets:mlp': Sequential does not declare its measured "
+                                        r"sites: give it a measured_sites\(\) method"):
+        train(blob_data(), GRID_MODEL, {"name": "plain_nets:mlp", "hidden": 3}, "fine", TRAIN_SETTINGS,
+              train_outputs(tmp_path / "out"))
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+def test_a_builder_grid_model_is_rebuilt_by_every_later_stage(tmp_path):
+    """train calls the builder with the model's hyperparameters and the arch's other keys; its
+    checkpoints (final, init, evolution) rebuild it in extraction, sharpness, c0 and rotation."""
+    from intraclass.activations import extract_checkpoint, open_store
+    from intraclass.data import save_dataset
+    from intraclass.data.toy import make_synthetic
+    from intraclass.measures.blackbox import run_blackbox
+    from intraclass.measures.rotation import run_rotation
+    from intraclass.sharpness import run_sharpness
+    from intraclass.train import run_training
+
+    dataset = make_synthetic(seed=0, n_super=2, n_sub=2, per_class=12, test_per_class=5, size=8)
+    data = save_dataset(dataset, tmp_path / "toy.npz")
+    arch = {"name": EXAMPLE_BUILDER, "base_width": 4, "layers": 2}
+    training = {**TRAIN_SETTINGS, "train_per_class": None, "data_seed": 0, "eval_batch_size": 64}
+    out = train_outputs(tmp_path / "m")
+    metrics = run_training(data, out, GRID_MODEL, arch, "coarse", training, checkpoint_epochs=[1])
+    assert metrics["status"] == "ok"
+    hparams = {k: v for k, v in GRID_MODEL.items() if k != "id"}
+    spec = {"arch": EXAMPLE_BUILDER, "num_classes": 2, "in_channels": 1, "hparams": hparams,
+            "options": {"base_width": 4, "layers": 2}}
+    for path in (out.model, out.init, out.ckpt / "epoch1.pt"):
+        model, checkpoint = load_checkpoint(path)
+        assert checkpoint["arch_spec"] == spec, path
+        # depth x1.5 scales the builder's 2 blocks to 3: it got the grid's factors
+        assert [s.width for s in measured_sites(model)] == [4, 8, 16]
+    for name, weights in (("final", out.model), ("epoch1", out.ckpt)):
+        store = open_store(extract_checkpoint(
+            weights, data, tmp_path / f"{name}.zarr", checkpoint=name,
+            extract={"split": "train", "per_class": 6, "dtype": "float32", "batch_size": 8, "compressor": "none",
+                     "seed": 0},
+            training={"train_per_class": None, "data_seed": 0, "device": "cpu"}))
+        assert store.layer_names == ["blocks.0.1", "blocks.1.1", "blocks.2.1"] and store.neurons == [4, 8, 16]
+    stage = {"training": {"train_per_class": None, "data_seed": 0, "device": "cpu", "eval_batch_size": 64},
+             "labels": "coarse", "metrics_path": out.metrics}
+    sharp = run_sharpness(out.model, data, tmp_path / "sharpness.json",
+                          {"measures": ["sigma2", "alpha2"], "seed": 0, **TINY_SHARPNESS}, **stage)
+    assert all(np.isfinite(m["value"]) for m in sharp["measures"].values())
+    c0 = run_blackbox(out.model, data, tmp_path / "blackbox.json", {"per_subclass": 3}, **stage)
+    assert np.isfinite(c0["measures"]["c0"]["value"])
+    rotation = run_rotation(out.init, out.model, tmp_path / "rotation.json", {"epoch1": out.ckpt / "epoch1.pt"},
+                            metrics_path=out.metrics)
+    model, _ = load_checkpoint(out.model)
+    assert len(rotation["measures"]["rotation"]["layers"]) == len(kernel_parameters(model)) == 4  # 3 convs, fc
+
+
+def test_k_larger_than_a_builders_model_fails_its_training_naming_the_key_and_widths(tmp_path):
+    """The config cannot know a builder's sizes: the train job checks k on the built model,
+    with measures read from the config at run time (intraclass.config.sizes_check)."""
+    from types import SimpleNamespace
+
+    from intraclass.config import ConfigError, sizes_check, validate_config
+    from intraclass.train import train
+
+    arch = {"name": EXAMPLE_BUILDER, "base_width": 2, "layers": 2}
+    config = tiny_config(arch)
+    config["studies"]["tiny"]["measures"]["k"]["c1"] = 7  # the models have 2 + 4 = 6 neurons
+    config = validate_config(config, SCHEMA)  # passes: the sizes are unknown before training
+    job = SimpleNamespace(wildcards=SimpleNamespace(study="tiny"), config=config)
+    model = {**GRID_MODEL, "depth": 1.0}
+    with pytest.raises(ConfigError, match=r"^studies\.tiny\.measures\.k\.c1 = 7 exceeds the 6 neurons of model m "
+                                          r"\(measured layer widths \[2, 4\]\)$"):
+        train(blob_data(), model, arch, "fine", TRAIN_SETTINGS, train_outputs(tmp_path), check_sizes=sizes_check(job))
+    assert not (tmp_path / "init.pt").exists()  # stopped before anything was written
+    config["studies"]["tiny"]["measures"]["k"]["c1"] = 6
+    metrics = train(blob_data(), model, arch, "fine", TRAIN_SETTINGS, train_outputs(tmp_path),
+                    check_sizes=sizes_check(job))
+    assert metrics["status"] == "ok"
+
+
+def test_a_builder_grid_study_dry_runs(tmp_path):
+    from workflow_runs import dry_run
+
+    config = tiny_config({"name": EXAMPLE_BUILDER, "base_width": 4, "layers": 2})
+    path = tmp_path / "builder.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    code, counts, out = dry_run("--configfile", str(path), "-d", str(tmp_path))
+    assert code == 0, out[-3000:]
+    assert counts["train"] == counts["measures"] == counts["sharpness"] == counts["rotation"] == 4, counts
+    assert counts["extract"] == 5 and "import_model" not in counts and "paper_vs_run" not in counts
+
+
+@pytest.mark.slow
+def test_tiny_builder_study_trains_and_measures_end_to_end(tmp_path):
+    """Two models of the example builder through every stage of the workflow."""
+    import pandas as pd
+
+    config = tiny_config({"name": EXAMPLE_BUILDER, "base_width": 4, "layers": 2})
+    study = config["studies"]["tiny"]
+    study["grid"][0].update(batch_size=[32], optimizer=["sgd", "adam"])
+    study["training"]["train_per_class"] = 10
+    study["analysis"] = {"bootstrap": {"resamples": 20}}
+    path = tmp_path / "builder.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    workdir = tmp_path / "run"
+    workdir.mkdir()
+    cmd = [sys.executable, "-m", "snakemake", "--cores", "2", "--configfile", str(path), "--directory", str(workdir)]
+    run = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1500)
+    assert run.returncode == 0, (run.stdout + run.stderr)[-6000:]
+    results = workdir / "results" / "tiny"
+    table = pd.read_csv(results / "tables" / "models.csv")
+    assert len(table) == 2 and (table["status"] == "ok").all()
+    for column in ("c0", "c1", "c2", "c3", "c4", "sigma1", "sigma2", "alpha1", "alpha2", "rotation"):
+        assert table[column].notna().all(), column
+    checkpoint = torch.load(results / "models" / table["model"][0] / "model.pt", weights_only=True)
+    assert checkpoint["arch_spec"]["arch"] == EXAMPLE_BUILDER
+    assert checkpoint["arch_spec"]["options"] == {"base_width": 4, "layers": 2}
+    assert (results / "figures" / "fig6.png").is_file()  # the evolution checkpoints were measured

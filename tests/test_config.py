@@ -67,7 +67,7 @@ def test_studies_get_independent_default_objects(default_config):
          "studies.default.training.epochs", "not of type 'integer'"),
         # unknown architecture
         (lambda c: c["studies"]["default"]["arch"].update(name="alexnet"),
-         "studies.default.arch.name", "'alexnet' is not one of"),
+         "studies.default.arch.name", "'alexnet' does not match '^(vgg|resnet|vit|"),
         # dataset names are free but must fit results/data/<name>.npz and the {dataset} wildcard
         (lambda c: c["datasets"].update({"Image-Net": {"source": "image_folder", "root": "x"}}),
          "datasets", "'Image-Net' does not match"),
@@ -254,10 +254,10 @@ def test_settings_checks_can_be_left_to_the_main_process(default_config):
 @pytest.mark.parametrize("width, depth, base", [(1, 1, 4), (1.5, 1, 4), (1, 1.5, 3), (2, 0.5, 2)])
 def test_site_widths_match_the_built_models(arch, width, depth, base):
     from intraclass.config import site_widths
-    from intraclass.models import bn_relu_sites, build_model
+    from intraclass.models import build_model, measured_sites
 
     model = build_model(arch, num_classes=3, in_channels=1, width=width, depth=depth, base_width=base)
-    assert site_widths(arch, width, depth, base) == [bn.num_features for _, bn in bn_relu_sites(model)]
+    assert site_widths(arch, width, depth, base) == [s.module.num_features for s in measured_sites(model)]
 
 
 def test_model_stage_args_complete_training_with_the_run_only_keys():

@@ -91,14 +91,16 @@ def test_study_configs_dry_run_with_the_stated_job_counts(config, expected, tmp_
     assert f"{expected['total']} jobs" in text
 
 
-def test_example_architectures_config_is_a_vit_and_a_group_norm_vgg(tmp_path):
-    """README "Your own architecture": the example's two studies validate, build the
+def test_example_architectures_config_is_a_vit_a_group_norm_vgg_and_a_builder(tmp_path):
+    """README "Your own architecture": the example's three studies validate, build the
     architectures they name, and dry-run (the bundled data, no download)."""
     loaded = studies("example_architectures.yaml")
     assert loaded["vit_small"].settings["arch"]["name"] == "vit"
     assert loaded["vgg_groupnorm"].settings["arch"]["norm"] == "group"
+    assert loaded["builder_cnn"].settings["arch"] == {"name": "intraclass.zoo_import:example_cnn",
+                                                      "base_width": 8, "layers": 3}
     counts = dry_run_counts("example_architectures.yaml", tmp_path)
-    assert counts["train"] == 8 and counts["measures"] == 8 and counts["kendall"] == 2, counts
+    assert counts["train"] == 12 and counts["measures"] == 12 and counts["kendall"] == 3, counts
 
 
 def test_default_study_designs_validate_and_change_only_their_keys():

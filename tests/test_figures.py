@@ -262,10 +262,10 @@ def test_fig7_labels_rows_by_subclass_name_and_place_in_the_network(study):
 
 
 def test_fig7_stage_of_a_real_models_layers():
-    from intraclass.models import bn_relu_sites, build_model
+    from intraclass.models import build_model, measured_sites
 
     for arch, per_stage in (("vgg", 2), ("resnet", 4)):
-        names = [name for name, _ in bn_relu_sites(build_model(arch, 3, 1, base_width=4))]
+        names = [site.name for site in measured_sites(build_model(arch, 3, 1, base_width=4))]
         assert [fig7.stage_of(n) for n in names] == [s for s in (1, 2, 3, 4) for _ in range(per_stage)]
     assert fig7.stage_of("b2") is None
     assert fig7.neuron_place("stages.1.0.bn", ["stages.0.0.bn", "stages.1.0.bn"], 0, 8) == \

@@ -10,7 +10,6 @@ from torch import nn
 from intraclass.archspec import NORMS, site_widths
 from intraclass.models import (
     ConvNormReLU,
-    bn_relu_sites,
     build_model,
     count_neurons,
     load_checkpoint,
@@ -75,7 +74,7 @@ def test_totals_scale_with_base_width(arch, per_stage, base_width):
     model = build_model(arch, 10, 1, base_width=base_width)
     assert count_neurons(model) == per_stage * base_width * (1 + 2 + 4 + 8)
     widths = [site.width for site in measured_sites(model)]
-    assert widths == [bn.num_features for _, bn in bn_relu_sites(model)]
+    assert widths == [site.module.num_features for site in measured_sites(model)]
     stage_of = [w // base_width for w in widths]  # 1, 2, 4, 8: non-decreasing in forward order
     assert stage_of == sorted(stage_of)
     assert all(stage_of.count(s) == per_stage for s in (1, 2, 4, 8))
@@ -94,7 +93,7 @@ def test_any_input_shape(arch, shape):
 def test_sites_in_forward_order_and_feed_relu(arch):
     """Hooks record the BN outputs and ReLU inputs in call order: they must pair up."""
     model = build_model(arch, 5, 3, base_width=4, depth=1.5).eval()
-    sites = bn_relu_sites(model)
+    sites = [(site.name, site.module) for site in measured_sites(model)]
     calls = []
     handles = []
     for module_name, module in model.named_modules():

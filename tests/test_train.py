@@ -303,7 +303,7 @@ def test_run_training_uses_subset_and_label_level(tmp_path, monkeypatch):
 def test_gpu_style_path_runs_on_cpu():
     """The CUDA settings (bf16 autocast, channels_last model and inputs) on the CPU backend."""
     from intraclass.models import build_model
-    from intraclass.train import evaluate, train_epoch
+    from intraclass.train import evaluate_examples, train_epoch
 
     data = blob_task(n_per_class=8, n_test_per_class=4)
     torch.manual_seed(0)
@@ -314,8 +314,8 @@ def test_gpu_style_path_runs_on_cpu():
     loss, acc = train_epoch(model, optimizer, x, y, normalize, torch.Generator().manual_seed(0),
                             batch_size=10, augment=True, autocast=True)
     assert np.isfinite(loss) and 0.0 <= acc <= 1.0
-    eval_acc, eval_loss = evaluate(model, x, y, normalize, batch_size=7, autocast=True)
-    assert np.isfinite(eval_loss) and 0.0 <= eval_acc <= 1.0
+    correct, eval_loss = evaluate_examples(model, x, y, normalize, batch_size=7, autocast=True)
+    assert np.isfinite(eval_loss) and correct.shape == (len(y),) and correct.dtype == bool
 
 
 # ---------------------------------------------------------------- outputs for later stages

@@ -46,7 +46,7 @@ def write_config(tmp_path, mutate):
          "invalid configuration at studies.default.training: "
          "Additional properties are not allowed ('epoch' was unexpected)"),
         (lambda c: c["studies"]["default"]["arch"].update(name="alexnet"),
-         "invalid configuration at studies.default.arch.name: 'alexnet' is not one of"),
+         "invalid configuration at studies.default.arch.name: 'alexnet' does not match '^(vgg|resnet|vit|"),
         (lambda c: c["studies"]["default"].update(dataset="cifar10"),
          "studies.default.dataset: 'cifar10' has no entry under 'datasets'"),
         # mistakes that used to fail only after training (issue 17): now in the dry run

@@ -4,6 +4,7 @@ and, marked slow, a zoo study end to end over checkpoints written here."""
 
 from __future__ import annotations
 
+import copy
 import itertools
 import json
 import re
@@ -110,6 +111,8 @@ def test_init_column_keeps_rotation_and_the_axes_can_be_chosen(tmp_path):
     (lambda s: s.pop("zoo"), "no grid"),
     (lambda s: s["zoo"].update(modles="x"), "'modles' was unexpected"),  # a typo
     (lambda s: s["zoo"].update(arch="my-module"), "at studies.z.zoo.arch"),
+    (lambda s: s["zoo"].update(arch="no_such_zoo_module:f"),
+     "studies.z.zoo.arch: builder 'no_such_zoo_module:f': cannot find module no_such_zoo_module"),
     (lambda s: s["zoo"].update(axes=["lr", "momentum"]), "['momentum'] are not hyperparameter columns"),
     (lambda s: s["zoo"].update(arch_options={"norm": "batch", "blocks": 2}), "takes no option(s) ['blocks']"),
     (lambda s: s.update(evolution={"models": 1, "epochs": [1]}), "remove the evolution section"),
@@ -141,6 +144,41 @@ def test_bad_tables_are_named_before_any_job(tmp_path, table, words):
         validated(zoo_config(root))
     assert words in str(error.value)
     assert "studies.z.zoo" in str(error.value)
+
+
+def test_k_beyond_a_registered_zoo_models_size_stops_before_any_job(tmp_path):
+    """The grid's check and wording, on each table row's factors (width 1.0 at base width 2:
+    8 layers, 2 + 2 + 4 + 4 + 8 + 8 + 16 + 16 = 60 neurons; width 1.5: 90)."""
+    config = zoo_config(write_zoo(tmp_path, grid_rows()))
+    config["studies"]["z"]["measures"]["k"]["c1"] = 60
+    validate_config(copy.deepcopy(config), SCHEMA)  # at the limit of the smaller models
+    config["studies"]["z"]["measures"]["k"]["c1"] = 61
+    with pytest.raises(ConfigError, match=r"^studies\.z\.measures\.k\.c1 = 61 exceeds the 60 neurons of model "
+                                          r"lr0\.1-w1\.0 \(measured layer widths \[2, 2, 4, 4, 8, 8, 16, 16\]\)$"):
+        validate_config(copy.deepcopy(config), SCHEMA)
+    config["studies"]["z"]["measures"]["k"].update(c1=3, c4=9)
+    with pytest.raises(ConfigError, match=r"studies\.z\.measures\.k\.c4 = 9 exceeds the 8 measured layers"):
+        validate_config(copy.deepcopy(config), SCHEMA)
+    validate_config(copy.deepcopy(config), SCHEMA, settings=False)  # a job's own parse leaves it to the main process
+
+
+def test_k_beyond_a_builders_zoo_model_fails_its_import_naming_the_key(tmp_path):
+    """A builder's sizes are known once the import job builds the model (intraclass.config.sizes_check)."""
+    from types import SimpleNamespace
+
+    from intraclass.config import sizes_check
+
+    arch = "intraclass.zoo_import:example_cnn"
+    config = zoo_config(write_zoo(tmp_path / "zoo", grid_rows()), arch=arch, arch_options={"base_width": 4})
+    config["studies"]["z"]["measures"]["k"]["c2"] = 3  # example_cnn has 2 layers
+    job = SimpleNamespace(wildcards=SimpleNamespace(study="z"), config=validate_config(config, SCHEMA))
+    torch.manual_seed(0)
+    net = example_cnn(3, 1, {"width": 0.5}, base_width=4)
+    with pytest.raises(ConfigError, match=r"^studies\.z\.measures\.k\.c2 = 3 exceeds the 2 measured layers of "
+                                          r"model b \(measured layer widths \[2, 4\]\)$"):
+        import_tiny(tmp_path, net.state_dict(), {"arch": arch, "arch_options": {"base_width": 4}},
+                    {"id": "b", "width": 0.5}, check_sizes=sizes_check(job))
+    assert not (tmp_path / "out" / "model.pt").exists()
 
 
 def test_existing_configs_keep_their_axes():
@@ -237,7 +275,8 @@ def test_a_mismatching_checkpoint_names_the_file_and_the_keys(tmp_path):
     assert "stages.0.0.conv.weight (file (3, 1, 3, 3), model (2, 1, 3, 3))" in text
 
 
-def import_tiny(tmp_path: Path, state: dict, zoo: dict, model: dict | None = None) -> tuple[dict, TrainOutputs]:
+def import_tiny(tmp_path: Path, state: dict, zoo: dict, model: dict | None = None,
+                check_sizes=None) -> tuple[dict, TrainOutputs]:
     path = tmp_path / "in.pt"
     torch.save(state, path)
     out = tmp_path / "out"
@@ -245,7 +284,8 @@ def import_tiny(tmp_path: Path, state: dict, zoo: dict, model: dict | None = Non
                            ckpt=out / "ckpt")
     metrics = import_model(DATASET, path, outputs, model or {"id": "m", "width": 1.0},
                            {"labels": "coarse", "normalization": None, **zoo},
-                           {"train_per_class": 5, "data_seed": 0, "device": "cpu", "eval_batch_size": 700})
+                           {"train_per_class": 5, "data_seed": 0, "device": "cpu", "eval_batch_size": 700},
+                           check_sizes=check_sizes)
     return metrics, outputs
 
 
@@ -318,13 +358,19 @@ def test_a_builder_model_round_trips_and_its_init_is_imported(tmp_path):
         import_init(wrong, outputs.model, tmp_path / "out" / "init2.pt")
 
 
-def test_builders_must_be_importable_modules_with_measured_sites(tmp_path):
+def test_builders_must_be_importable_modules_with_measured_sites(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="cannot import no_such_zoo_module from the Python path"):
         build_model("no_such_zoo_module:f", num_classes=2, in_channels=1)
     with pytest.raises(ImportError, match="has no function nothing"):
         build_model("intraclass.zoo_import:nothing", num_classes=2, in_channels=1)
     with pytest.raises(TypeError, match="does not declare its measured sites"):
         build_model("torch.nn:Identity", num_classes=2, in_channels=1)
+    (tmp_path / "siteless.py").write_text(
+        "from torch import nn\n\n\nclass Net(nn.Linear):\n    def measured_sites(self):\n        return []\n\n\n"
+        "def build(num_classes, in_channels, hparams):\n    return Net(in_channels, num_classes)\n")
+    monkeypatch.chdir(tmp_path)  # a builder file in the working directory
+    with pytest.raises(TypeError, match=r"builder 'siteless:build': Net\.measured_sites\(\) lists no layer"):
+        build_model("siteless:build", num_classes=2, in_channels=1)
 
 
 # ------------------------------------------------------------- the README's example

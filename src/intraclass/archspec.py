@@ -34,13 +34,27 @@ Spec keys (docs/training.md, "Architectures"):
   norm, so that a spec of the paper's models is the same dict as before norms existed
   (checkpoints, resume fingerprints and reruns do not change);
 * ``vit``: ``patch``, ``blocks``, ``heads``, ``mlp_ratio``, always (defaults filled in,
-  :data:`VIT_DEFAULTS`).
+  :data:`VIT_DEFAULTS`);
+* a user's builder (``arch: package.module:function``, a grid's ``arch.name`` or a zoo's
+  ``zoo.arch``): ``arch``, ``num_classes``, ``in_channels``, ``hparams`` (the model's
+  hyperparameters: a grid model's, id left out, or its zoo table row) and ``options``
+  (every other key of the grid's ``arch``, or the zoo's ``arch_options``), for
+  :func:`intraclass.zoo_import.build_with_builder` (:func:`model_spec`).
+
+Builders are found without importing them (:func:`check_builder`): the config checks
+name a module that cannot be found, or a function its source does not define, before
+any job, without importing torch or the user's code.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib.machinery
+import importlib.util
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 ARCHITECTURES = ("vgg", "resnet", "vit")
@@ -58,6 +72,14 @@ OPTIONS: dict[str, dict[str, Any]] = {
 REDUCTIONS = ("space", "tokens")
 #: Config keys of ``arch`` besides ``name`` and ``base_width`` (config/schema.yaml).
 ARCH_KEYS = ("norm", *VIT_DEFAULTS)
+#: The hyperparameters a registered architecture is built with, and their values when a
+#: zoo table has no such column (a grid model always has them).
+FACTORS = {"width": 1.0, "depth": 1.0, "dropout": 0.0}
+
+
+def is_builder(arch: str) -> bool:
+    """True for ``module:function`` (a user's builder), False for a registered name."""
+    return ":" in str(arch)
 
 
 @dataclass(frozen=True)
@@ -169,6 +191,26 @@ def arch_spec(arch: Mapping, *, num_classes: int, in_channels: int, width: float
     return spec
 
 
+def model_spec(name: str, options: Mapping, hparams: Mapping, *, num_classes: int,
+               in_channels: int) -> dict:
+    """The kwargs of :func:`intraclass.models.build_model` for one model of a grid or a zoo
+    (module doc, "Spec keys"): architecture ``name`` with ``options`` (the grid's ``arch``
+    keys but ``name``, or the zoo's ``arch_options``) and the model's ``hparams``. A
+    registered architecture takes the factors :data:`FACTORS` from ``hparams``; a builder
+    gets ``hparams`` whole, so that it can scale itself."""
+    if is_builder(name):
+        return {"arch": name, "num_classes": int(num_classes), "in_channels": int(in_channels),
+                "hparams": dict(hparams), "options": dict(options)}
+    return arch_spec({**options, "name": name}, num_classes=num_classes, in_channels=in_channels,
+                     **factors(hparams))
+
+
+def factors(hparams: Mapping) -> dict[str, float]:
+    """A model's :data:`FACTORS` (width, depth, dropout) from its hyperparameters, each
+    taking its default where ``hparams`` has none (a zoo table without the column)."""
+    return {k: float(default if hparams.get(k) is None else hparams[k]) for k, default in FACTORS.items()}
+
+
 def site_widths(arch: str | Mapping, width: float, depth: float,
                 base_width: int | None = None) -> list[int]:
     """Neurons of each measured site of a model, in network order, without building it.
@@ -188,3 +230,68 @@ def site_widths(arch: str | Mapping, width: float, depth: float,
     per_unit = 1 if spec["arch"] == "vgg" else 2
     units = units_per_stage(depth) * per_unit
     return [w for w in stage_widths(width, spec["base_width"]) for _ in range(units)]
+
+
+# -------------------------------------------------------------------------- builders
+
+def find_module(name: str) -> tuple[Any, str | None]:
+    """Where module ``name`` (``package.module``) is imported from, found without importing
+    it or its packages: ``(spec, None)`` on the Python path, ``(spec, directory)`` in the
+    working directory only (a builder file beside the config; the importer then adds it
+    to the path, :func:`intraclass.zoo_import.import_builder`), ``(None, None)`` nowhere."""
+    parts = name.split(".")
+    for directory in (None, os.getcwd()):
+        spec = importlib.util.find_spec(parts[0]) if directory is None else \
+            importlib.machinery.PathFinder.find_spec(parts[0], [directory])
+        for i in range(1, len(parts)):
+            if spec is None or spec.submodule_search_locations is None:
+                spec = None
+                break
+            spec = importlib.machinery.PathFinder.find_spec(".".join(parts[:i + 1]),
+                                                            spec.submodule_search_locations)
+        if spec is not None:
+            return spec, directory
+    return None, None
+
+
+def _defined_names(source: str) -> set[str] | None:
+    """Names a module's source binds at its top level (defs, classes, assignments, imports,
+    also inside top-level if/try blocks); None when it may bind others that the source does
+    not show (``from x import *``, a module ``__getattr__``)."""
+    names: set[str] = set()
+    statements = list(ast.parse(source).body)
+    while statements:
+        node = statements.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            names.update(n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name))
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            if any(alias.name == "*" for alias in node.names):
+                return None
+            names.update((alias.asname or alias.name).split(".")[0] for alias in node.names)
+        elif isinstance(node, (ast.If, ast.Try, ast.With)):
+            statements += [*node.body, *getattr(node, "orelse", []), *getattr(node, "finalbody", []),
+                           *(s for handler in getattr(node, "handlers", []) for s in handler.body)]
+    return None if "__getattr__" in names else names
+
+
+def check_builder(arch: str) -> None:
+    """A builder ``package.module:function`` whose module can be found (:func:`find_module`)
+    and, when the module is a Python source file, whose source defines ``function``;
+    checked without importing anything. ``ValueError`` saying what is missing."""
+    module_name, _, function = str(arch).partition(":")
+    spec, _directory = find_module(module_name)
+    if spec is None:
+        raise ValueError(f"builder {arch!r}: cannot find module {module_name} on the Python path or in "
+                         f"the working directory {os.getcwd()}")
+    origin = spec.origin if spec.has_location else None
+    if origin is None or not origin.endswith(".py"):
+        return  # compiled or namespace module: its names are known only by importing it
+    try:
+        names = _defined_names(Path(origin).read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, UnicodeDecodeError, ValueError) as error:
+        raise ValueError(f"builder {arch!r}: cannot read module {module_name} ({origin}): {error}") from None
+    if names is not None and function not in names:
+        raise ValueError(f"builder {arch!r}: module {module_name} ({origin}) defines no {function}")

@@ -10,13 +10,15 @@ blocks in order. The paper's grid is one block of 4 x 2 x 2 x 4 x 3 = 192 config
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from intraclass.archspec import site_widths  # widths of the measured sites, without torch
+from intraclass.archspec import factors, is_builder, site_widths  # sizes without torch
 from intraclass.names import AXES, AXIS_COLUMNS, HYPERPARAMETERS  # AXES is used here and by the rules
 
 #: Settings that change how a job runs but not what it computes. Rules leave them out of
@@ -50,6 +52,14 @@ def model_stage_args(snakemake, log) -> dict:
             "out_path": snakemake.output.json, "labels": snakemake.params.labels,
             "training": with_run_settings(snakemake, "training", snakemake.params.training),
             "log": log, "metrics_path": snakemake.input.metrics}
+
+
+def sizes_check(snakemake) -> Callable[[Sequence[int], str], None]:
+    """:func:`check_sizes` for the model a ``train`` or ``import_model`` job builds: a
+    builder's layer widths are known only then. The study's ``measures`` settings are read
+    from the config at run time, not passed as params, so that a new k reruns no training."""
+    study = snakemake.wildcards.study
+    return functools.partial(check_sizes, f"studies.{study}", snakemake.config["studies"][study]["measures"])
 
 
 class ConfigError(ValueError):
@@ -281,20 +291,35 @@ def check_study(name: str, study: dict, settings: bool = True, zoo=None) -> None
     models = expand_grid(study["grid"], study["seeds"], study["arch"]["name"])
     _check_kendall_groups(where, models)
     if settings:
-        _check_sizes(where, study, models)
+        _check_sizes(where, study, study["arch"], models)
         _check_sharpness(where, study["sharpness"])
         _check_figures(where, study["figures"], {m.id for m in models})
 
 
 def _check_arch(where: str, arch: dict) -> None:
     """The ``arch`` keys apply to its ``name`` (norm: CNNs; patch, blocks, heads, mlp_ratio:
-    ViT), by the models' own rule (:func:`intraclass.archspec.check_options`; no torch)."""
+    ViT), by the models' own rule (:func:`intraclass.archspec.check_options`; no torch). A
+    builder's other keys are its options: its module must be found (no import)."""
     from intraclass.archspec import ARCH_KEYS, check_options
 
+    if is_builder(arch["name"]):
+        _check_builder(f"{where}.arch.name", arch["name"])
+        return
     try:
         check_options(arch["name"], {k: arch[k] for k in ARCH_KEYS if k in arch})
     except ValueError as error:
         raise ConfigError(f"{where}.arch: {error}") from None
+
+
+def _check_builder(key: str, name: str) -> None:
+    """A builder's module exists and defines its function (:func:`intraclass.archspec.check_builder`:
+    found without importing it, so without torch)."""
+    from intraclass.archspec import check_builder
+
+    try:
+        check_builder(name)
+    except ValueError as error:
+        raise ConfigError(f"{key}: {error}") from None
 
 
 def _check_evolution(where: str, study: dict) -> None:
@@ -340,30 +365,44 @@ def _check_kendall_groups(where: str, models: list, axes=AXES, key: str = "grid"
         )
 
 
-def _check_sizes(where: str, study: dict, models: list[ModelConfig]) -> None:
-    """k of each measure (a top-k mean over neurons or layers, paper Eqs. 1-4) and
-    layer_k (top-k neurons within each layer, Figure 5) fit every model of the grid.
-    The k_sweep maxima may exceed a model (its curve then ends in NaN, by design)."""
+def _check_sizes(where: str, study: dict, arch: dict, models: list, key: str = "arch") -> None:
+    """:func:`check_sizes` for every model of a registered architecture (``arch``: a grid's
+    ``arch``, or a zoo's ``{name: zoo.arch, **zoo.arch_options}`` and ``key``
+    ``zoo.arch_options``), with the layer widths computed from the config
+    (:func:`intraclass.archspec.site_widths`, no model built). A builder's widths are known
+    only when a job builds its model: train and import_model check them then (:func:`sizes_check`)."""
+    if is_builder(arch["name"]):
+        return
+    for model in models:
+        size = factors(model.to_dict())  # a zoo row may lack width or depth: x1
+        try:
+            widths = site_widths(arch, size["width"], size["depth"])
+        except ValueError as error:  # e.g. a ViT width that heads do not divide
+            raise ConfigError(f"{where}.{key}: {error} (model {model.id})") from None
+        check_sizes(where, study["measures"], widths, model.id)
+
+
+def check_sizes(where: str, measures: Mapping, widths: Sequence[int], model_id: str) -> None:
+    """k of each measure (a top-k mean over neurons or layers, paper Eqs. 1-4) and layer_k
+    (top-k neurons within each layer, Figure 5) fit a model whose measured layers have
+    ``widths`` neurons; else a :class:`ConfigError` naming ``<where>.measures.k.<measure>``
+    (or ``layer_k``), the model and its widths. The k_sweep maxima may exceed a model (its
+    curve then ends in NaN, by design)."""
     from intraclass.measures import registry
 
-    measures = study["measures"]
-    for model in models:
-        try:
-            sites = site_widths(study["arch"], model.width, model.depth)
-        except ValueError as error:  # e.g. a ViT width that heads do not divide
-            raise ConfigError(f"{where}.arch: {error} (model {model.id})") from None
-        units = {"neuron": (sum(sites), "neurons"), "layer": (len(sites), "measured layers")}
-        for measure, k in measures["k"].items():
-            level = registry.get(measure).level
-            if level is None:
-                continue
-            limit, unit = units[level]
-            if k > limit:
-                raise ConfigError(f"{where}.measures.k.{measure} = {k} exceeds the {limit} {unit} "
-                                  f"of model {model.id}")
-        if measures["layer_k"] > min(sites):
-            raise ConfigError(f"{where}.measures.layer_k = {measures['layer_k']} exceeds the "
-                              f"{min(sites)} neurons of the narrowest layer of model {model.id}")
+    widths = [int(w) for w in widths]
+    units = {"neuron": (sum(widths), "neurons"), "layer": (len(widths), "measured layers")}
+    shown = f"of model {model_id} (measured layer widths {widths})"
+    for measure, k in measures["k"].items():
+        level = registry.get(measure).level
+        if level is None:
+            continue
+        limit, unit = units[level]
+        if k > limit:
+            raise ConfigError(f"{where}.measures.k.{measure} = {k} exceeds the {limit} {unit} {shown}")
+    if measures["layer_k"] > min(widths):
+        raise ConfigError(f"{where}.measures.layer_k = {measures['layer_k']} exceeds the "
+                          f"{min(widths)} neurons of the narrowest layer {shown}")
 
 
 def _check_sharpness(where: str, sharpness: dict) -> None:
@@ -475,16 +514,18 @@ def _zoo_settings(where: str, study: dict):
 
 def _check_zoo_study(where: str, study: dict, settings: bool, zoo=None) -> None:
     """A zoo study: its table and files (:func:`intraclass.zoo.load_zoo`), no evolution
-    (a zoo has final weights only), a registered architecture's options, and at least one
-    Kendall group over the zoo's axes."""
-    from intraclass.zoo import axis_mapping, is_builder
+    (a zoo has final weights only), a registered architecture's options (a builder: its
+    module), at least one Kendall group over the zoo's axes, and the settings' sizes."""
+    from intraclass.zoo import axis_mapping
 
     zoo = zoo if zoo is not None else _load_zoo(where, study)
     evolution = study["evolution"]
     if evolution["models"] not in (0, []) or evolution["epochs"]:
         raise ConfigError(f"{where}.evolution: a zoo has each model's final weights only, so no "
                           f"model can be followed over training; remove the evolution section")
-    if not is_builder(zoo.arch):
+    if is_builder(zoo.arch):
+        _check_builder(f"{where}.zoo.arch", zoo.arch)
+    else:
         from intraclass.archspec import OPTIONS, arch_spec
 
         unknown = sorted(set(zoo.arch_options) - {"base_width", *OPTIONS.get(zoo.arch, {})})
@@ -499,5 +540,6 @@ def _check_zoo_study(where: str, study: dict, settings: bool, zoo=None) -> None:
     _check_extract(where, study)
     _check_kendall_groups(where, list(zoo.models), axis_mapping(zoo.axes), key="zoo.axes")
     if settings:
+        _check_sizes(where, study, {**zoo.arch_options, "name": zoo.arch}, list(zoo.models), "zoo.arch_options")
         _check_sharpness(where, study["sharpness"])
         _check_figures(where, study["figures"], {m.id for m in zoo.models})

@@ -32,14 +32,15 @@ every conv unit is ``conv3x3 -> norm -> ReLU`` with
 * ``none``: no normalization; the convolution then has a bias (module ``conv``).
 
 Measured sites (the architecture protocol; :class:`intraclass.archspec.MeasuredSite`):
-every model has ``measured_sites()``, its sites in network order, and
-``kernel_parameters()``, its kernels. A CNN's site is the output of each conv unit's
-norm (``...bn``/``...norm``), or of its convolution without a norm (``...conv``): the
-tensor the ReLU receives, one neuron per channel, reduced by the global max over space.
-Its kernels are the tensors with more than one dimension (convolution and dense weights):
-what the paper's "kernels only" names, unchanged from the first release. Stages that need
-sites or kernels read them through :func:`measured_sites` and :func:`kernel_parameters`,
-never through module types. The Vision Transformer is in :mod:`intraclass.vit`.
+every model has ``measured_sites()``, its sites in network order, and may have
+``kernel_parameters()``, its kernels (default: :func:`kernel_parameters`). A CNN's site is
+the output of each conv unit's norm (``...bn``/``...norm``), or of its convolution without
+a norm (``...conv``): the tensor the ReLU receives, one neuron per channel, reduced by the
+global max over space. Its kernels are the default, the tensors with more than one
+dimension (convolution and dense weights): what the paper's "kernels only" names,
+unchanged from the first release. Stages that need sites or kernels read them through
+:func:`measured_sites` and :func:`kernel_parameters`, never through module types. The
+Vision Transformer is in :mod:`intraclass.vit`.
 
 Choices the paper leaves open, made here and documented once:
 
@@ -70,11 +71,11 @@ from intraclass.archspec import (  # noqa: F401  (re-exported: the sizes live th
     NUM_STAGES,
     MeasuredSite,
     check_options,
+    is_builder,
     stage_widths,
     units_per_stage,
 )
 from intraclass.runtime import write_atomic
-from intraclass.zoo import is_builder
 
 CHECKPOINT_KEYS = ("state_dict", "arch_spec", "hparams", "labels", "epoch")
 GROUP_NORM_GROUPS = 32  # Wu & He 2018's default; gcd(C, 32) groups at C channels
@@ -165,10 +166,6 @@ class StagedCNN(nn.Module):
                              preactivation=unit.preactivation)
                 for name, unit in self.named_modules() if isinstance(unit, ConvNormReLU)]
 
-    def kernel_parameters(self) -> list[nn.Parameter]:
-        """Convolution and dense weights: the parameters with more than one dimension."""
-        return [p for p in self.parameters() if p.ndim > 1]
-
 
 def build_cnn(arch: str, num_classes: int, in_channels: int, width: float, depth: float,
               base_width: int, dropout: float, norm: str) -> StagedCNN:
@@ -203,8 +200,10 @@ def build_model(arch: str, num_classes: int, in_channels: int, width: float = 1.
     ViT (``"vit"``, :mod:`intraclass.vit`). ``options``: ``norm`` (CNNs) or ``patch``,
     ``blocks``, ``heads``, ``mlp_ratio`` (ViT), defaults filled in
     (:func:`intraclass.archspec.check_options`); the kwargs are a checkpoint's ``arch_spec``.
-    ``arch="package.module:function"`` (a model zoo's builder, docs/zoo.md) calls that
-    function instead (:func:`intraclass.zoo_import.build_with_builder`)."""
+    ``arch="package.module:function"`` (a user's builder, in a grid or a zoo: docs/zoo.md,
+    "Builders") calls that function instead; ``options`` are then ``hparams`` and
+    ``options`` (:func:`intraclass.archspec.model_spec`,
+    :func:`intraclass.zoo_import.build_with_builder`)."""
     if is_builder(arch):
         from intraclass.zoo_import import build_with_builder
 
@@ -240,12 +239,6 @@ def kernel_parameters(model: nn.Module) -> list[nn.Parameter]:
     if callable(declared):
         return list(declared())
     return [p for p in model.parameters() if p.ndim > 1]
-
-
-def bn_relu_sites(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``(name, module)`` of each measured site, in network order (:func:`measured_sites`;
-    for the paper's models, the BatchNorm modules whose output feeds a ReLU)."""
-    return [(site.name, site.module) for site in measured_sites(model)]
 
 
 def count_neurons(model: nn.Module) -> int:

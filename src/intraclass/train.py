@@ -82,7 +82,7 @@ from torch import nn
 from intraclass import archspec
 from intraclass.augment import Normalizer, channel_stats, random_shift_flip, shift_flip
 from intraclass.config import RUN_ONLY
-from intraclass.models import build_model, load_error_message, place, save_checkpoint
+from intraclass.models import build_model, load_error_message, measured_sites, place, save_checkpoint
 from intraclass.names import HYPERPARAMETERS, LABEL_LEVELS
 from intraclass.runtime import pick_device, require_keys, write_atomic
 from intraclass.status import DIVERGED, OK, write_json
@@ -338,13 +338,6 @@ def evaluate_examples(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return correct, loss_sum.item() / max(len(images), 1)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
-             normalize: Normalizer, batch_size: int, autocast: bool) -> tuple[float, float]:
-    """Accuracy and mean cross-entropy of ``model`` in eval mode over uint8 (N, H, W, C)."""
-    correct, loss = evaluate_examples(model, images, labels, normalize, batch_size, autocast)
-    return int(correct.sum()) / max(len(images), 1), loss
-
-
 # ---------------------------------------------------------------- process settings
 
 @contextlib.contextmanager
@@ -402,15 +395,17 @@ def environment(device: torch.device, threads: int, deterministic: bool) -> dict
 # ---------------------------------------------------------------- the job's steps
 
 def _setup(data: TrainData, model_params: dict, arch: dict, labels: str, training: dict,
-           settings: TrainSettings, device: torch.device, outputs: TrainOutputs) -> _Job:
+           settings: TrainSettings, device: torch.device, outputs: TrainOutputs,
+           check_sizes: Callable[[list[int], str], None] | None = None) -> _Job:
     """Seeded model (its initial weights written to ``init.pt``), optimizer, scheduler,
-    data on the device, normalization statistics of the training set."""
-    # the paper's CNNs get the same spec dict as before norms and the ViT existed
-    arch_spec = archspec.arch_spec(arch, num_classes=int(data.num_classes),
-                                   in_channels=int(data.x_train.shape[-1]),
-                                   width=float(model_params["width"]),
-                                   depth=float(model_params["depth"]),
-                                   dropout=float(model_params["dropout"]))
+    data on the device, normalization statistics of the training set. ``check_sizes``
+    (:func:`intraclass.config.sizes_check`) gets the built model's layer widths first."""
+    # the paper's CNNs get the same spec dict as before norms and the ViT existed; a
+    # builder gets the model's hyperparameters (the grid's, its id left out) to scale itself
+    arch_spec = archspec.model_spec(arch["name"], {k: v for k, v in arch.items() if k != "name"},
+                                    {k: v for k, v in model_params.items() if k != "id"},
+                                    num_classes=int(data.num_classes),
+                                    in_channels=int(data.x_train.shape[-1]))
     hparams = dict(model_params)
     # what determines the result (not device, eval batch or resume cadence)
     result_keys = {k: v for k, v in training.items() if k not in RESUME_NEUTRAL_KEYS}
@@ -419,7 +414,10 @@ def _setup(data: TrainData, model_params: dict, arch: dict, labels: str, trainin
                                data.x_test.shape, hashlib.sha256(data.y_train.tobytes()).hexdigest())
     torch.manual_seed(settings.seed)  # weight init and dropout masks
     generator = torch.Generator().manual_seed(settings.seed)
-    model = place(build_model(**arch_spec), device)
+    model = build_model(**arch_spec)
+    if check_sizes is not None:  # a builder's widths are known only now (docs/training.md)
+        check_sizes([site.width for site in measured_sites(model)], str(model_params.get("id")))
+    model = place(model, device)
     optimizer = make_optimizer(model, hparams)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(
         optimizer, milestones=list(settings.lr_milestones), gamma=settings.lr_gamma)
@@ -593,20 +591,23 @@ def write_model_outputs(outputs: TrainOutputs, save_model: Callable[[Path], obje
 def train(data: TrainData, model_params: dict, arch: dict, labels: str, training: dict,
           outputs: TrainOutputs, checkpoint_epochs: Sequence[int] = (),
           log: logging.Logger | None = None,
-          on_epoch_end: Callable[[int], None] | None = None) -> dict:
+          on_epoch_end: Callable[[int], None] | None = None,
+          check_sizes: Callable[[list[int], str], None] | None = None) -> dict:
     """Train one model and write ``outputs``; return the metrics dict (also in metrics.json).
 
     ``model_params`` is ``params.model``, ``arch`` is ``params.arch``, ``training`` is
     ``params.training`` (docs/stages.md, rule ``train``; optional ``threads`` and
     ``deterministic``, module doc). ``on_epoch_end(epoch)`` runs after each epoch's resume
-    point (tests use it to simulate a kill). A diverging model is not an error: its
-    metrics say ``status: diverged`` (module doc).
+    point (tests use it to simulate a kill). ``check_sizes(widths, model id)`` runs on the
+    built model's measured layer widths before any step (the workflow's check of the
+    study's k, :func:`intraclass.config.sizes_check`). A diverging model is not an error:
+    its metrics say ``status: diverged`` (module doc).
     """
     log = log or logging.getLogger("intraclass.train")
     settings = TrainSettings.from_params(model_params, arch, training, checkpoint_epochs)
     device = pick_device(settings.device)
     with torch_threads(settings.threads) as threads, cuda_determinism(device, settings.deterministic):
-        job = _setup(data, model_params, arch, labels, training, settings, device, outputs)
+        job = _setup(data, model_params, arch, labels, training, settings, device, outputs, check_sizes)
         _resume(job, log)
         log.info("training %s on %s (%d threads): %d samples, %s, %d epochs max",
                  model_params.get("id", "model"), device, threads, len(job.x_train),
@@ -655,7 +656,8 @@ def _hms(seconds: float) -> str:
 def run_training(data_path: str | os.PathLike, outputs: TrainOutputs, model_params: dict,
                  arch: dict, labels: str, training: dict,
                  checkpoint_epochs: Sequence[int] = (),
-                 log: logging.Logger | None = None) -> dict:
+                 log: logging.Logger | None = None,
+                 check_sizes: Callable[[list[int], str], None] | None = None) -> dict:
     """Rule ``train``: load the dataset, select the training subset, :func:`train`.
 
     The training set is ``intraclass.data.training_indices(dataset, train_per_class,
@@ -663,7 +665,8 @@ def run_training(data_path: str | os.PathLike, outputs: TrainOutputs, model_para
     follows the dataset's test order (every test image, none left out).
     """
     data = load_train_data(data_path, labels, training)
-    return train(data, model_params, arch, labels, training, outputs, checkpoint_epochs, log)
+    return train(data, model_params, arch, labels, training, outputs, checkpoint_epochs, log,
+                 check_sizes=check_sizes)
 
 
 def load_train_data(data_path: str | os.PathLike, labels: str, training: dict) -> TrainData:

@@ -7,8 +7,8 @@ A *zoo study* trains nothing. Its ``zoo`` config names
   directory name under ``results/{study}/models``) and the model's hyperparameters;
 * ``arch``: how to rebuild each model: a registered architecture (``vgg``, ``resnet``,
   ``vit``; the table's ``width``, ``depth`` and ``dropout`` columns, when present, are its
-  factors) or ``package.module:function``, a builder of the user's
-  (:mod:`intraclass.zoo_import`);
+  factors, :data:`intraclass.archspec.FACTORS`) or ``package.module:function``, a builder
+  of the user's (:mod:`intraclass.zoo_import`);
 * ``labels``: the label level the models were trained on (``fine`` or ``coarse``);
 * ``axes`` (optional): the table columns that are the axes of the granulated Kendall
   coefficient and of the CMI (default: every hyperparameter column except ``seed``).
@@ -48,19 +48,10 @@ ID_COLUMN = "model"
 FILE_COLUMNS = ("checkpoint", "init")
 ACCURACY_COLUMNS = ("train_acc", "test_acc")
 RESERVED = (ID_COLUMN, *FILE_COLUMNS, *ACCURACY_COLUMNS)
-#: The table columns a registered architecture reads, and their values when absent.
-ARCH_FACTORS = {"width": 1.0, "depth": 1.0, "dropout": 0.0}
-#: ``module:function`` (a builder of the user's, imported at job time).
-BUILDER_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*:[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ZooError(ValueError):
     """A zoo that cannot run; the message names the key, the file and the value."""
-
-
-def is_builder(arch: str) -> bool:
-    """True for ``module:function`` (a user's builder), False for a registered name."""
-    return ":" in str(arch)
 
 
 @dataclass(frozen=True)

@@ -30,12 +30,15 @@ config's ``normalization``, the training set's per-channel mean and std
 (:func:`intraclass.augment.channel_stats`, what this project's training uses);
 ``metrics.json`` says which (``normalization_source``).
 
-Builders (``zoo.arch: package.module:function``): imported at job time (the working
-directory is searched too); called as ``function(num_classes=..., in_channels=...,
-hparams={table row}, **zoo.arch_options)``; must return an ``nn.Module`` that maps
-float (N, C, H, W) images to (N, num_classes) logits and declares its measured sites
-(``measured_sites()``, :class:`intraclass.archspec.MeasuredSite`; optionally
-``kernel_parameters()``). :func:`example_cnn` is one.
+Builders (``zoo.arch: package.module:function``, or a grid study's ``arch.name``):
+imported at job time (the working directory is searched too); called as
+``function(num_classes=..., in_channels=..., hparams={table row}, **zoo.arch_options)``
+(a grid model: its hyperparameters and the other keys of ``arch``); must return an
+``nn.Module`` that maps float (N, C, H, W) images to (N, num_classes) logits and declares
+its measured sites (``measured_sites()``, :class:`intraclass.archspec.MeasuredSite`;
+optionally ``kernel_parameters()``). :func:`example_cnn` is one. This module's
+:func:`build_with_builder` is the one call of a builder, by every stage that builds a
+model (:func:`intraclass.models.build_model`).
 """
 
 from __future__ import annotations
@@ -53,8 +56,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from intraclass.archspec import MeasuredSite
-from intraclass.zoo import ARCH_FACTORS, is_builder
+from intraclass.archspec import MeasuredSite, find_module, model_spec
 
 log_default = logging.getLogger(__name__)
 
@@ -66,20 +68,23 @@ class CheckpointError(ValueError):
 # ----------------------------------------------------------------------- builders
 
 def import_builder(spec: str) -> Callable[..., nn.Module]:
-    """The function named by ``package.module:function``; the working directory is
-    searched after ``sys.path``. Errors name the spec."""
+    """The function named by ``package.module:function``, from the Python path or else the
+    working directory (:func:`intraclass.archspec.find_module`, which the config checks
+    use too). Errors name the spec."""
     module_name, _, function = str(spec).partition(":")
+    found, directory = find_module(module_name)
+    if found is None:
+        raise ImportError(f"builder {spec!r}: cannot import {module_name} from the Python path "
+                          f"or the working directory {os.getcwd()}")
+    if directory is not None and directory not in sys.path:
+        sys.path.append(directory)  # a builder file beside the config, found by its name
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name != module_name.split(".")[0] or os.getcwd() in sys.path:
-            raise ImportError(f"zoo.arch {spec!r}: cannot import {module_name} from the Python path "
-                              f"or the working directory {os.getcwd()}: {error}") from None
-        sys.path.append(os.getcwd())  # a builder file beside the config, found by its name
-        return import_builder(spec)
+    except ImportError as error:  # the module's own imports (a missing dependency)
+        raise ImportError(f"builder {spec!r}: importing {module_name} failed: {error}") from error
     builder = getattr(module, function, None)
     if not callable(builder):
-        raise ImportError(f"zoo.arch {spec!r}: module {module_name} has no function {function}")
+        raise ImportError(f"builder {spec!r}: module {module_name} has no function {function}")
     return builder
 
 
@@ -92,27 +97,15 @@ def build_with_builder(arch: str, num_classes: int, in_channels: int, hparams: M
     model = import_builder(arch)(num_classes=int(num_classes), in_channels=int(in_channels),
                                  hparams=dict(hparams or {}), **dict(options or {}))
     if not isinstance(model, nn.Module):
-        raise TypeError(f"zoo.arch {arch!r} returned a {type(model).__name__}, not a torch.nn.Module")
+        raise TypeError(f"builder {arch!r} returned a {type(model).__name__}, not a torch.nn.Module")
     try:
-        measured_sites(model)
+        sites = measured_sites(model)
     except TypeError as error:
-        raise TypeError(f"zoo.arch {arch!r}: {error} (docs/zoo.md, 'Builders')") from None
+        raise TypeError(f"builder {arch!r}: {error} (docs/zoo.md, 'Builders')") from None
+    if not sites:  # every measure and the k checks need at least one layer
+        raise TypeError(f"builder {arch!r}: {type(model).__name__}.measured_sites() lists no layer "
+                        "(docs/zoo.md, 'Builders')")
     return model
-
-
-def model_spec(arch: str, arch_options: Mapping, hparams: Mapping, num_classes: int,
-               in_channels: int) -> dict:
-    """The ``arch_spec`` (kwargs of :func:`intraclass.models.build_model`) of one zoo model:
-    a registered architecture with the row's ``width``/``depth``/``dropout`` (defaults
-    :data:`intraclass.zoo.ARCH_FACTORS`), or a builder with the row as ``hparams``."""
-    if is_builder(arch):
-        return {"arch": arch, "num_classes": int(num_classes), "in_channels": int(in_channels),
-                "hparams": dict(hparams), "options": dict(arch_options)}
-    from intraclass.archspec import arch_spec
-
-    factors = {k: float(default if hparams.get(k) is None else hparams[k]) for k, default in ARCH_FACTORS.items()}
-    return arch_spec({"name": arch, **arch_options}, num_classes=num_classes, in_channels=in_channels,
-                     **factors)
 
 
 # -------------------------------------------------------------------- checkpoints
@@ -236,13 +229,16 @@ def _write(outputs, model: nn.Module, spec: dict, hparams: dict, labels: str, ep
 
 def import_model(data_path: str | os.PathLike, checkpoint_path: str | os.PathLike, outputs,
                  model: Mapping, zoo: Mapping, training: Mapping,
-                 log: logging.Logger | None = None) -> dict:
+                 log: logging.Logger | None = None,
+                 check_sizes: Callable[[list[int], str], None] | None = None) -> dict:
     """Rule ``import_model`` (module doc). ``outputs``: :class:`intraclass.train.TrainOutputs`;
     ``model``: ``{"id", **hyperparameters}`` (the table row); ``zoo``: ``arch``,
     ``arch_options``, ``labels``, ``normalization`` (or None) and ``reported`` (the table's
     accuracies); ``training``: ``train_per_class``, ``data_seed``, ``device``,
-    ``eval_batch_size``, ``threads``. Returns the metrics (also in metrics.json)."""
-    from intraclass.models import build_model, place
+    ``eval_batch_size``, ``threads``; ``check_sizes(widths, model id)``: run on the built
+    model's measured layer widths (the study's k, :func:`intraclass.config.sizes_check`).
+    Returns the metrics (also in metrics.json)."""
+    from intraclass.models import build_model, measured_sites, place
     from intraclass.runtime import pick_device
     from intraclass.status import DIVERGED, OK
     from intraclass.train import environment, load_train_data
@@ -256,9 +252,12 @@ def import_model(data_path: str | os.PathLike, checkpoint_path: str | os.PathLik
         raise CheckpointError(f"zoo checkpoint {checkpoint_path} says it was trained on "
                               f"{checkpoint['labels']!r} labels, but zoo.labels is {labels!r}")
     hparams = {k: v for k, v in model.items() if k != "id"}
-    spec = model_spec(zoo["arch"], zoo.get("arch_options") or {}, hparams, data.num_classes,
-                      data.x_train.shape[-1])
-    net = load_into(build_model(**spec), checkpoint["state_dict"], checkpoint_path, zoo["arch"])
+    spec = model_spec(zoo["arch"], zoo.get("arch_options") or {}, hparams, num_classes=data.num_classes,
+                      in_channels=data.x_train.shape[-1])
+    net = build_model(**spec)
+    if check_sizes is not None:  # a builder's widths are known only now (docs/zoo.md)
+        check_sizes([site.width for site in measured_sites(net)], str(model["id"]))
+    net = load_into(net, checkpoint["state_dict"], checkpoint_path, zoo["arch"])
     stats, source = normalization(checkpoint, zoo.get("normalization"), data.x_train, checkpoint_path)
     device = pick_device(str(training.get("device", "auto")))
     net = place(net, device)
@@ -337,8 +336,11 @@ class ExampleCNN(nn.Module):
 
 def example_cnn(num_classes: int, in_channels: int, hparams: Mapping, base_width: int = 8,
                 layers: int = 2) -> nn.Module:
-    """A builder (``zoo.arch: intraclass.zoo_import:example_cnn``): :class:`ExampleCNN`
-    with ``round(base_width * hparams["width"])`` channels in its first block (width 1
-    when the table has no ``width`` column) and ``layers`` blocks."""
+    """A builder (``zoo.arch: intraclass.zoo_import:example_cnn``, or a grid study's
+    ``arch.name``): :class:`ExampleCNN` with ``round(base_width * hparams["width"])``
+    channels in its first block and ``round(layers * hparams["depth"])`` blocks: it scales
+    itself by the model's width and depth factors, each 1 when absent (a zoo table without
+    that column)."""
     width = round(base_width * float(hparams.get("width") or 1.0))
-    return ExampleCNN(num_classes, in_channels, max(width, 1), layers)
+    blocks = round(layers * float(hparams.get("depth") or 1.0))
+    return ExampleCNN(num_classes, in_channels, max(width, 1), max(blocks, 1))

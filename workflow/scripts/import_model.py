@@ -6,7 +6,7 @@ from intraclass.runtime import script_logger, set_threads
 log = script_logger(snakemake.log[0])
 set_threads(snakemake.threads)
 
-from intraclass.config import with_run_settings
+from intraclass.config import sizes_check, with_run_settings
 from intraclass.train import TrainOutputs
 from intraclass.zoo_import import import_model
 
@@ -20,4 +20,6 @@ import_model(
     zoo=dict(snakemake.params.zoo),
     training=training,
     log=log,
+    # the study's k against the built model's layer widths: a builder's are known only here
+    check_sizes=sizes_check(snakemake),
 )

@@ -12,7 +12,7 @@ log = script_logger(snakemake.log[0], append=resuming)
 threads = int(snakemake.params.threads)
 set_threads(threads)
 
-from intraclass.config import with_run_settings
+from intraclass.config import sizes_check, with_run_settings
 from intraclass.runtime import pick_device
 
 training = with_run_settings(snakemake, "training", snakemake.params.training)
@@ -32,4 +32,6 @@ run_training(
     training={**training, "device": str(device), "threads": threads},
     checkpoint_epochs=list(snakemake.params.checkpoint_epochs),
     log=log,
+    # the study's k against the built model's layer widths: a builder's are known only here
+    check_sizes=sizes_check(snakemake),
 )

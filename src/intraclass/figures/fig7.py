@@ -142,7 +142,7 @@ def class_name(names: Sequence[str] | None, label: int, kind: str) -> str:
 
 def stage_of(layer: str) -> int | None:
     """The 1-based network stage of a measured layer, from its module path (``stages.S.``...,
-    :func:`intraclass.models.bn_relu_sites`); None for a name without one."""
+    :func:`intraclass.models.measured_sites`); None for a name without one."""
     match = re.search(r"(?:^|\.)stages\.(\d+)\.", layer)
     return int(match.group(1)) + 1 if match else None
 
