@@ -2,6 +2,7 @@
 
 import itertools
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -450,3 +451,43 @@ def test_fit_note_counts_the_models_that_fit_and_names_the_others_lowest_first()
     assert fit_note(models.drop(columns="train_acc")) is None
     notes = table_notes(models, models.iloc[:0], ["c3"], {}, None)
     assert notes[1].startswith("Training fit: 2 of 4")
+
+
+def test_min_train_acc_ranks_only_the_models_that_fit(tmp_path):
+    """analysis.min_train_acc: the table equals the one of the fitting models alone, and the
+    others are listed as excluded with their training accuracy."""
+    from intraclass.evaluation.tables import write_evaluation
+
+    models = write_study(tmp_path, np.random.default_rng(7))
+    models["train_acc"] = np.where(np.arange(len(models)) % 3 == 0, 0.95, 1.0)
+    models.loc[1, "train_acc"] = np.nan
+    models.to_csv(tmp_path / "models.csv", index=False)
+    out = outputs(tmp_path)
+    table, _ = write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out,
+                                min_train_acc=0.99)
+    fitting = models[(models["train_acc"] >= 0.99) & (models["status"] == "ok")]
+    fitting.to_csv(tmp_path / "fitting.csv", index=False)
+    alone, _ = write_evaluation(tmp_path / "fitting.csv", tmp_path / "measures.csv.gz", None, outputs(tmp_path / "b"))
+    pd.testing.assert_frame_equal(table, alone)
+    md = out["md"].read_text()
+    assert f"{models.loc[3, 'model']} (training accuracy 95.0% below analysis.min_train_acc 0.99)" in md
+    assert f"{models.loc[1, 'model']} (training accuracy no value below" in md
+    assert "diverged at epoch 3" in md  # the failed models stay listed
+    assert f"Training fit: {len(fitting)} of {len(fitting)} models" in md
+    unchanged, _ = write_evaluation(tmp_path / "models.csv", tmp_path / "measures.csv.gz", None, out)
+    assert not unchanged.equals(table)
+
+
+def test_min_train_acc_is_a_fraction_in_the_schema():
+    import yaml
+
+    from intraclass.config import ConfigError, validate_config
+
+    root = Path(__file__).resolve().parents[1]
+    config = yaml.safe_load((root / "config" / "config.yaml").read_text())
+    (study,) = config["studies"].values()
+    study["analysis"]["min_train_acc"] = 0.99
+    validate_config(config, root / "config" / "schema.yaml")
+    study["analysis"]["min_train_acc"] = 99
+    with pytest.raises(ConfigError, match="min_train_acc"):
+        validate_config(config, root / "config" / "schema.yaml")

@@ -32,6 +32,7 @@ table, cmi = write_evaluation(
     bootstrap_settings=analysis.get("bootstrap"),
     cmi_variant=(analysis.get("cmi") or {}).get("variant", "jiang"),
     sharpness=params.get("sharpness"),  # the keys that decide the search target, or None
+    min_train_acc=analysis.get("min_train_acc"),
 )
 log.info("granulated Kendall coefficients:\n%s", to_markdown(table))
 log.info("conditional mutual information:\n%s", to_markdown(cmi))

@@ -58,6 +58,23 @@ def at_bound(models: pd.DataFrame, measure: str) -> np.ndarray:
     return values.to_numpy(bool)
 
 
+def split_fitting(models: pd.DataFrame, excluded: pd.DataFrame,
+                  min_train_acc: float | None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """``analysis.min_train_acc``: (usable models whose ``train_acc`` reaches ``min_train_acc``,
+    with a fresh index; ``excluded`` plus the others, each with its reason). None: unchanged.
+    Ranking only models that fit is the paper's regime; the notes list the rest."""
+    if min_train_acc is None:
+        return models, excluded
+    if "train_acc" not in models.columns:
+        raise ValueError("analysis.min_train_acc needs the models' train_acc column")
+    train = models["train_acc"].to_numpy(float)
+    below = ~(train >= min_train_acc)  # NaN: not known to fit
+    dropped = models.loc[below, ["model"]].assign(
+        reason=[f"training accuracy {_percent(a, str)} below analysis.min_train_acc {min_train_acc:g}"
+                for a in train[below]])
+    return models.loc[~below].reset_index(drop=True), pd.concat([excluded, dropped], ignore_index=True)
+
+
 def bound_counts(models: pd.DataFrame, measures: Sequence[str]) -> dict[str, tuple[int, int]]:
     """measure -> (models at the search bound, models with a value), for the measures that
     have an ``_at_bound`` column and at least one flagged model."""

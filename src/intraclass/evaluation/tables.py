@@ -135,18 +135,21 @@ def write_evaluation(
     bootstrap_settings: Mapping | None = None,
     cmi_variant: str = "jiang",
     sharpness: Mapping | None = None,
+    min_train_acc: float | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The ``kendall`` stage. ``out`` maps ``csv, md, tex, k_curve, cmi_csv, cmi_md, cmi_tex``
     to paths. ``axes``: the paper's axis names (default: all eight) or a zoo's
     ``{label: column}`` (:func:`intraclass.kendall.axis_columns`). Returns the Kendall and
     CMI tables. ``sharpness``: the study's sharpness settings that decide the searches'
     target (None: no sharpness), stated in the notes
-    (:func:`intraclass.sharpness_settings.target_description`)."""
+    (:func:`intraclass.sharpness_settings.target_description`). ``min_train_acc``
+    (``analysis.min_train_acc``): rank only the models that reach this training accuracy,
+    listing the others as excluded (:func:`intraclass.evaluation.notes.split_fitting`)."""
     axes = dict(axes) if isinstance(axes, Mapping) else (tuple(axes) if axes else AXES)
     settings = bootstrap.BootstrapSettings.from_config(bootstrap_settings)
     if cmi_variant not in cmi.VARIANTS:
         raise ValueError(f"analysis.cmi.variant must be one of {list(cmi.VARIANTS)}, not {cmi_variant!r}")
-    models, excluded = notes.split_usable(read_table(models_csv))
+    models, excluded = notes.split_fitting(*notes.split_usable(read_table(models_csv)), min_train_acc)
     tidy = read_table(measures_csv)
     correct = read_correct(correct_npz, models["model"].tolist()) if correct_npz else None
     if correct is not None:
