@@ -61,14 +61,10 @@ bench: $(STAMP)
 	for b in benchmarks/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 # The CPU evidence study (config/evidence.yaml: the full Fashion-MNIST, see its header for
-# the data), then its tables and Figures 3-5 copied into docs/evidence/<study>/ (docs/evidence.md)
-EVIDENCE_STUDIES := fmnist_coarse fmnist_fine
+# the data), then its tables and Figures 3-5 copied into docs/evidence/<study>/, and its
+# tables of the models that fit alone into docs/evidence/<study>/fitting/ (docs/evidence.md)
 evidence: $(STAMP)
-	$(BIN)/snakemake --cores $(CORES) --configfile config/evidence.yaml
-	for s in $(EVIDENCE_STUDIES); do mkdir -p docs/evidence/$$s && \
-		cp results/$$s/tables/kendall.md results/$$s/tables/kendall.csv results/$$s/tables/cmi.md \
-		   results/$$s/tables/models.csv results/$$s/figures/fig3.png results/$$s/figures/fig4.png \
-		   results/$$s/figures/fig5.png docs/evidence/$$s/ || exit 1; done
+	$(BIN)/python tools/publish_evidence.py --cores $(CORES)
 
 # The default study's candidate designs, each run end to end and compared (benchmarks/README.md)
 designs: $(STAMP)
