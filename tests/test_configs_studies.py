@@ -127,3 +127,34 @@ def test_default_study_designs_validate_and_change_only_their_keys():
         (loaded,) = load_studies(validate_config(config, SCHEMA)).values()
         assert all(groups_per_axis(loaded).values()), name
     assert designs.merged({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}, "d": 4}) == {"a": {"b": 1, "c": 3}, "d": 4}
+
+
+def test_publish_evidence_reruns_only_the_tables_of_the_fitting_models(tmp_path, monkeypatch):
+    """tools/publish_evidence.py --skip-run: copies each study's files, then asks Snakemake
+    for the tables alone (targets before --configfile, code trigger off) under a config that
+    sets analysis.min_train_acc in every study."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("publish_evidence", ROOT / "tools" / "publish_evidence.py")
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+    studies_ = list(yaml.safe_load(publish.CONFIG.read_text())["studies"])
+    for study in studies_:
+        for folder, names in (("tables", publish.TABLES), ("figures", publish.FIGURES)):
+            (tmp_path / "results" / study / folder).mkdir(parents=True, exist_ok=True)
+            for name in names:
+                (tmp_path / "results" / study / folder / name).write_text(f"{study}/{name}")
+    calls = []
+    monkeypatch.setattr(publish, "ROOT", tmp_path)
+    monkeypatch.setattr(publish, "DOCS", tmp_path / "docs" / "evidence")
+    monkeypatch.setattr(publish.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
+    publish.main(["--skip-run", "--cores", "2"])
+    (cmd,) = calls
+    config = cmd[cmd.index("--configfile") + 1]
+    assert cmd[-2:] == ["--configfile", config] and "code" not in cmd[cmd.index("--rerun-triggers"):]
+    assert [c for c in cmd if c.endswith("kendall.md")] == [f"results/{s}/tables/kendall.md" for s in studies_]
+    written = yaml.safe_load(Path(config).read_text())
+    assert {s["analysis"]["min_train_acc"] for s in written["studies"].values()} == {0.99}
+    for study in studies_:
+        assert (tmp_path / "docs/evidence" / study / "fig3.png").read_text() == f"{study}/fig3.png"
+        assert (tmp_path / "docs/evidence" / study / "fitting" / "kendall.md").exists()
