@@ -103,6 +103,17 @@ def test_example_architectures_config_is_a_vit_a_group_norm_vgg_and_a_builder(tm
     assert counts["train"] == 12 and counts["measures"] == 12 and counts["kendall"] == 3, counts
 
 
+def leaves(tree: dict, prefix: tuple = ()) -> dict[tuple, object]:
+    """{path of keys: value} of the non-dict values of a nested dict."""
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            out.update(leaves(value, (*prefix, key)))
+        else:
+            out[(*prefix, key)] = value
+    return out
+
+
 def test_default_study_designs_validate_and_change_only_their_keys():
     """benchmarks/default_designs.py: each design is the default study with its overrides,
     a complete config that validates, with every axis still grouped."""
@@ -118,21 +129,21 @@ def test_default_study_designs_validate_and_change_only_their_keys():
         config = designs.design_config(name)
         (study_name, study), = config["studies"].items()
         assert study_name == f"design_{name}"
-        for key in set(base) | set(study):
-            if key not in overrides:
-                assert study[key] == base[key], (name, key)
-        for key, value in overrides.items():
-            changed = {**base[key], **value} if isinstance(value, dict) else value
-            assert study[key] == changed, (name, key)
+        flat_study, flat_base, flat_overrides = leaves(study), leaves(base), leaves(overrides)
+        assert set(flat_study) == set(flat_base) | set(flat_overrides), name
+        for path, value in flat_study.items():
+            assert value == flat_overrides.get(path, flat_base.get(path)), (name, path)
         (loaded,) = load_studies(validate_config(config, SCHEMA)).values()
         assert all(groups_per_axis(loaded).values()), name
+    # the default study is the design the comparison kept, key for key
+    assert designs.design_config(designs.DEFAULT)["studies"][f"design_{designs.DEFAULT}"] == base
     assert designs.merged({"a": {"b": 1, "c": 2}}, {"a": {"c": 3}, "d": 4}) == {"a": {"b": 1, "c": 3}, "d": 4}
 
 
-def test_publish_evidence_reruns_only_the_tables_of_the_fitting_models(tmp_path, monkeypatch):
-    """tools/publish_evidence.py --skip-run: copies each study's files, then asks Snakemake
-    for the tables alone (targets before --configfile, code trigger off) under a config that
-    sets analysis.min_train_acc in every study."""
+def test_publish_evidence_runs_the_study_then_each_variant_without_retraining(tmp_path, monkeypatch):
+    """tools/publish_evidence.py: the study, its files copied, then each variant asked for
+    its tables alone (targets before --configfile, code trigger off) under a config with
+    the variant's settings in every study, its tables copied to docs/evidence/<study>/<variant>/."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("publish_evidence", ROOT / "tools" / "publish_evidence.py")
@@ -148,13 +159,17 @@ def test_publish_evidence_reruns_only_the_tables_of_the_fitting_models(tmp_path,
     monkeypatch.setattr(publish, "ROOT", tmp_path)
     monkeypatch.setattr(publish, "DOCS", tmp_path / "docs" / "evidence")
     monkeypatch.setattr(publish.subprocess, "run", lambda cmd, **kw: calls.append(cmd))
-    publish.main(["--skip-run", "--cores", "2"])
-    (cmd,) = calls
-    config = cmd[cmd.index("--configfile") + 1]
-    assert cmd[-2:] == ["--configfile", config] and "code" not in cmd[cmd.index("--rerun-triggers"):]
-    assert [c for c in cmd if c.endswith("kendall.md")] == [f"results/{s}/tables/kendall.md" for s in studies_]
-    written = yaml.safe_load(Path(config).read_text())
-    assert {s["analysis"]["min_train_acc"] for s in written["studies"].values()} == {0.99}
+    publish.main(["--cores", "2"])
+    assert len(calls) == 1 + len(publish.VARIANTS)
+    for cmd in calls:
+        assert "code" not in cmd[cmd.index("--rerun-triggers"):] and cmd[-2] == "--configfile"
+    assert calls[0][-1] == str(publish.CONFIG) and not [c for c in calls[0] if c.endswith("kendall.md")]
+    expected = {"fitting": ("analysis", "min_train_acc", 0.99), "relative": ("sharpness", "target_mode", "relative")}
+    for cmd, (variant, (key, name, value)) in zip(calls[1:], expected.items()):
+        assert [c for c in cmd if c.endswith("kendall.md")] == [f"results/{s}/tables/kendall.md" for s in studies_]
+        written = yaml.safe_load(Path(cmd[-1]).read_text())
+        assert {s[key][name] for s in written["studies"].values()} == {value}, variant
+        for study in studies_:
+            assert (tmp_path / "docs/evidence" / study / variant / "kendall.md").exists()
     for study in studies_:
         assert (tmp_path / "docs/evidence" / study / "fig3.png").read_text() == f"{study}/fig3.png"
-        assert (tmp_path / "docs/evidence" / study / "fitting" / "kendall.md").exists()
