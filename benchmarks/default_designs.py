@@ -37,8 +37,9 @@ import pandas as pd
 import yaml
 
 from intraclass import kendall
-from intraclass.evaluation.notes import pair_noise, split_usable
+from intraclass.evaluation.notes import FIT_ACCURACY, below_fit, pair_noise, split_usable
 from intraclass.names import AXES
+from intraclass.tables import read_table
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results"
@@ -107,7 +108,7 @@ def summarize(name: str, fit: float) -> dict | None:
     tables = RESULTS / f"design_{name}" / "tables"
     if not (tables / "kendall.csv").exists():
         return None
-    models, _ = split_usable(pd.read_csv(tables / "models.csv"))
+    models, _ = split_usable(read_table(tables / "models.csv"))
     table = pd.read_csv(tables / "kendall.csv", index_col="measure")
     images = int(np.load(tables / "test_correct.npz")["correct"].shape[1])
     _, close, pairs = pair_noise(models["test_acc"].to_numpy(float), images, kendall.axis_groups(models, AXES))
@@ -127,7 +128,7 @@ def summarize(name: str, fit: float) -> dict | None:
         "design": name,
         "wall_min": float(wall_file.read_text()) / 60 if wall_file.exists() else float("nan"),
         "models": len(models),
-        "fit": int((models["train_acc"] >= fit).sum()),
+        "fit": int((~below_fit(models["train_acc"], fit)).sum()),
         "train_acc": (models["train_acc"].min(), models["train_acc"].max()),
         "test_acc": (models["test_acc"].min(), models["test_acc"].max()),
         "close_pairs": close,
@@ -173,7 +174,7 @@ def main(argv=None) -> None:
     parser.add_argument("--run", action="store_true", help="run the designs before summarizing them")
     parser.add_argument("--designs", nargs="+", choices=list(DESIGNS), default=list(DESIGNS))
     parser.add_argument("--cores", type=int, default=2)
-    parser.add_argument("--fit", type=float, default=0.99, help="training accuracy that counts as fitting")
+    parser.add_argument("--fit", type=float, default=FIT_ACCURACY, help="training accuracy that counts as fitting")
     args = parser.parse_args(argv)
     if args.run:
         for name in args.designs:

@@ -103,6 +103,17 @@ def test_example_architectures_config_is_a_vit_a_group_norm_vgg_and_a_builder(tm
     assert counts["train"] == 12 and counts["measures"] == 12 and counts["kendall"] == 3, counts
 
 
+def load_script(relative: str):
+    """A script of the repository (not a package module) imported by its path."""
+    import importlib.util
+
+    path = ROOT / relative
+    spec = importlib.util.spec_from_file_location(path.stem, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def leaves(tree: dict, prefix: tuple = ()) -> dict[tuple, object]:
     """{path of keys: value} of the non-dict values of a nested dict."""
     out = {}
@@ -117,11 +128,7 @@ def leaves(tree: dict, prefix: tuple = ()) -> dict[tuple, object]:
 def test_default_study_designs_validate_and_change_only_their_keys():
     """benchmarks/default_designs.py: each design is the default study with its overrides,
     a complete config that validates, with every axis still grouped."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("default_designs", ROOT / "benchmarks" / "default_designs.py")
-    designs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(designs)
+    designs = load_script("benchmarks/default_designs.py")
     default = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
     (base,) = default["studies"].values()
     assert len(designs.DESIGNS) >= 3
@@ -144,11 +151,7 @@ def test_publish_evidence_runs_the_study_then_each_variant_without_retraining(tm
     """tools/publish_evidence.py: the study, its files copied, then each variant asked for
     its tables alone (targets before --configfile, code trigger off) under a config with
     the variant's settings in every study, its tables copied to docs/evidence/<study>/<variant>/."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("publish_evidence", ROOT / "tools" / "publish_evidence.py")
-    publish = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(publish)
+    publish = load_script("tools/publish_evidence.py")
     studies_ = list(yaml.safe_load(publish.CONFIG.read_text())["studies"])
     for study in studies_:
         for folder, names in (("tables", publish.TABLES), ("figures", publish.FIGURES)):

@@ -58,6 +58,13 @@ def at_bound(models: pd.DataFrame, measure: str) -> np.ndarray:
     return values.to_numpy(bool)
 
 
+def below_fit(train_acc, threshold: float = FIT_ACCURACY) -> np.ndarray:
+    """(models,) bool: training accuracy below ``threshold``; an unknown (NaN) accuracy
+    counts as below (not known to fit). The one rule of the fit note and of
+    ``analysis.min_train_acc``."""
+    return ~(np.asarray(train_acc, dtype=float) >= threshold)
+
+
 def split_fitting(models: pd.DataFrame, excluded: pd.DataFrame,
                   min_train_acc: float | None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``analysis.min_train_acc``: (usable models whose ``train_acc`` reaches ``min_train_acc``,
@@ -68,7 +75,7 @@ def split_fitting(models: pd.DataFrame, excluded: pd.DataFrame,
     if "train_acc" not in models.columns:
         raise ValueError("analysis.min_train_acc needs the models' train_acc column")
     train = models["train_acc"].to_numpy(float)
-    below = ~(train >= min_train_acc)  # NaN: not known to fit
+    below = below_fit(train, min_train_acc)
     dropped = models.loc[below, ["model"]].assign(
         reason=[f"training accuracy {_percent(a, str)} below analysis.min_train_acc {min_train_acc:g}"
                 for a in train[below]])
@@ -145,7 +152,7 @@ def fit_note(models: pd.DataFrame, escape: Callable[[str], str] = str) -> str | 
     if "train_acc" not in models.columns or models.empty:
         return None
     train = models["train_acc"].to_numpy(float)
-    below = np.flatnonzero(~(train >= FIT_ACCURACY))  # NaN counts as not fitting
+    below = np.flatnonzero(below_fit(train))
     head = (f"Training fit: {len(models) - len(below)} of {len(models)} models reach "
             f"{100 * FIT_ACCURACY:g}{escape('%')} training accuracy")
     if not len(below):
